@@ -15,6 +15,7 @@ ProxyError                         status, type, code; rendered once as OpenAI J
   UpstreamError            (provider, status, is_retryable)
     UpstreamTimeout          504  (also a TimeoutError)
     UpstreamConnectError     502  (also a ConnectionError)
+    UpstreamAuthError        502  (the provider refused our key)
     UpstreamRateLimited      429  (retry_after)
     UpstreamStatusError      the upstream's own status
     ContextLengthExceeded    400  context_length_exceeded
@@ -187,6 +188,24 @@ class UpstreamTimeout(UpstreamError, TimeoutError):
 class UpstreamConnectError(UpstreamError, ConnectionError):
     status = 502
     code = "upstream_connect_error"
+
+
+class UpstreamAuthError(UpstreamError):
+    """The provider refused *our* key. Retryable: another provider may accept its own.
+
+    The client is not told the provider's message: it can name the key.
+    """
+
+    status = 502
+    code = "upstream_authentication_failed"
+
+    def __init__(self, provider: str, upstream_status: int) -> None:
+        super().__init__(
+            f"Provider '{provider}' rejected the gateway's credentials "
+            f"(status {upstream_status}); check its api_key_env.",
+            provider=provider,
+            upstream_status=upstream_status,
+        )
 
 
 class UpstreamRateLimited(UpstreamError):

@@ -1,0 +1,184 @@
+"""Settings that come from environment variables (``PROXY_API_*`` and a few unprefixed ones).
+
+Parsed by a pydantic-settings model so env values get the same coercion rules
+as the rest of the config, then written over the file's values: the
+environment wins over any file.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Mapping
+from typing import Annotated, Any, Final
+
+import orjson
+from pydantic import Field, ValidationError, field_validator
+from pydantic_core import PydanticCustomError
+from pydantic_settings import BaseSettings, EnvSettingsSource, NoDecode, SettingsConfigDict
+
+from proxyapi.config._fields import Count, Port, Positive, Seconds
+from proxyapi.config.messages import describe_env_error
+from proxyapi.config.models import Environment
+from proxyapi.config.observability import LogLevel
+from proxyapi.errors import ConfigError
+
+ENV_PREFIX: Final = "PROXY_API_"
+ENV_SOURCE: Final = "environment variables"
+
+KeyList = Annotated[list[str] | None, NoDecode]
+
+
+class EnvOverrides(BaseSettings):
+    """Every environment variable the gateway reads for its own settings."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, extra="ignore", env_ignore_empty=True, case_sensitive=False
+    )
+
+    host: str | None = None
+    port: Port | None = None
+    debug: bool | None = None
+    api_key_header: str | None = None
+    proxy_api_keys: KeyList = None
+    admin_keys: KeyList = None
+    rate_limit_requests: Positive | None = None
+    rate_limit_window: Positive | None = None
+    client_timeout: Seconds | None = None
+    provider_timeout: Seconds | None = None
+    provider_retries: Count | None = None
+    circuit_breaker_threshold: Positive | None = None
+    circuit_breaker_timeout: Seconds | None = None
+    config_file: str | None = None
+    log_file: str | None = None
+    log_level: LogLevel | None = None
+    # Unprefixed, as the seed's production deployments set them.
+    environment: Environment | None = Field(None, validation_alias="ENVIRONMENT")
+    workers: Positive | None = Field(None, validation_alias="WORKERS")
+    cors_origins: KeyList = Field(None, validation_alias="CORS_ORIGINS")
+    ssl_certfile: str | None = Field(None, validation_alias="SSL_CERTFILE")
+    ssl_keyfile: str | None = Field(None, validation_alias="SSL_KEYFILE")
+
+    @field_validator("proxy_api_keys", "admin_keys", "cors_origins", mode="before")
+    @classmethod
+    def _split_list(cls, value: object) -> object:
+        return parse_list(value) if isinstance(value, str) else value
+
+    @field_validator("log_level", "environment", mode="before")
+    @classmethod
+    def _normalise_case(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        return value.upper() if value.lower() in _LEVELS else value.lower()
+
+
+_LEVELS: Final = frozenset({"debug", "info", "warning", "error", "critical"})
+
+
+def parse_list(text: str) -> list[str]:
+    """``k1,k2``, ``["k1","k2"]``, ``['k1','k2']`` or ``k1`` -> trimmed, non-empty items."""
+    text = text.strip()
+    if text.startswith("["):
+        items = _parse_bracketed(text)
+    else:
+        items = text.split(",")
+    return [item.strip() for item in items if item.strip()]
+
+
+def _parse_bracketed(text: str) -> list[str]:
+    try:
+        parsed: Any = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        try:
+            parsed = ast.literal_eval(text)  # the seed's Python-style ['key1','key2']
+        except (SyntaxError, ValueError):
+            parsed = None
+    if not isinstance(parsed, list) or not all(isinstance(item, str) for item in parsed):
+        raise PydanticCustomError(
+            "key_list", "{t} is not a valid list of strings", {"t": repr(text)}
+        )
+    return parsed
+
+
+class _MappingEnvSource(EnvSettingsSource):
+    """The env settings source, reading a given mapping instead of ``os.environ``."""
+
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> None:
+        self._environ = environ
+        super().__init__(settings_cls)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        return {name.lower(): value for name, value in self._environ.items() if value != ""}
+
+
+def read_env_overrides(environ: Mapping[str, str]) -> EnvOverrides:
+    """Parse the gateway's variables from ``environ``; a malformed one is a ConfigError."""
+    try:
+        return EnvOverrides.model_validate(_MappingEnvSource(EnvOverrides, environ)())
+    except ValidationError as exc:
+        problems = [describe_env_error(e, _variable_name(e["loc"])) for e in exc.errors()]
+        raise ConfigError(problems, source=ENV_SOURCE) from None
+
+
+def _variable_name(loc: tuple[int | str, ...]) -> str:
+    field = str(loc[0]) if loc else ""
+    return field if field.isupper() else ENV_PREFIX + field.upper()
+
+
+# (override field, path in the config tree it replaces)
+_TARGETS: Final = (
+    ("host", ("server", "host")),
+    ("port", ("server", "port")),
+    ("debug", ("app", "debug")),
+    ("debug", ("server", "debug")),
+    ("api_key_header", ("auth", "header_name")),
+    ("proxy_api_keys", ("auth", "api_keys")),
+    ("admin_keys", ("auth", "admin_keys")),
+    ("rate_limit_requests", ("rate_limit", "requests_per_window")),
+    ("rate_limit_window", ("rate_limit", "window_seconds")),
+    ("client_timeout", ("server", "client_timeout")),
+    ("provider_timeout", ("http_client", "timeout")),
+    ("provider_retries", ("http_client", "retry_attempts")),
+    ("circuit_breaker_threshold", ("circuit_breaker", "failure_threshold")),
+    ("circuit_breaker_timeout", ("circuit_breaker", "recovery_timeout")),
+    ("log_file", ("logging", "file")),
+    ("log_level", ("logging", "level")),
+    ("environment", ("app", "environment")),
+    ("workers", ("server", "workers")),
+    ("cors_origins", ("server", "cors_origins")),
+    ("ssl_certfile", ("server", "ssl_certfile")),
+    ("ssl_keyfile", ("server", "ssl_keyfile")),
+)
+
+
+def apply_env_overrides(raw: dict[str, Any], overrides: EnvOverrides) -> None:
+    """Write every variable that is set over the raw config tree (in place)."""
+    for field, path in _TARGETS:
+        value = getattr(overrides, field)
+        if value is not None:
+            set_path(raw, path, value)
+    providers = raw.get("providers")
+    for provider in providers if isinstance(providers, list) else []:
+        if not isinstance(provider, dict):
+            continue
+        if overrides.provider_timeout is not None:
+            provider["timeout"] = overrides.provider_timeout
+        if overrides.provider_retries is not None:
+            provider.pop("max_retries", None)
+            provider["retry_attempts"] = overrides.provider_retries
+
+
+def set_path(raw: dict[str, Any], path: tuple[str, ...], value: Any, *, keep: bool = False) -> None:
+    """Set ``raw[a][b] = value``, creating blocks; ``keep`` leaves an existing value alone.
+
+    A block that is not a mapping is left for validation to report.
+    """
+    node = raw
+    for key in path[:-1]:
+        child = node.setdefault(key, {})
+        if not isinstance(child, dict):
+            return
+        node = child
+    if keep:
+        node.setdefault(path[-1], value)
+    else:
+        node[path[-1]] = value

@@ -1,0 +1,154 @@
+"""The Gateway: everything the request path needs, built from one validated Config.
+
+It owns the providers' deployments, adapters and connection pools, the routing
+table and the model-discovery cache. Nothing lives in module globals: a hot
+reload builds a new Gateway and swaps it in whole, while requests already in
+flight finish on the old one (DESIGN.md, "State and lifetimes").
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from proxyapi.cache.memory import MemoryCache
+from proxyapi.config.models import Config, ProviderConfig
+from proxyapi.providers.base import Deployment, ProviderAdapter
+from proxyapi.providers.registry import load_adapter
+from proxyapi.transport.client import PoolSettings, UpstreamClient
+
+logger = logging.getLogger("proxyapi.gateway")
+
+MODELS_TTL_SECONDS = 300.0
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """One place a request may go: the deployment, its adapter and its pool."""
+
+    deployment: Deployment
+    adapter: ProviderAdapter
+    client: UpstreamClient
+
+
+def build_deployment(provider: ProviderConfig, environ: Mapping[str, str]) -> Deployment:
+    api_key = environ.get(provider.api_key_env) if provider.api_key_env else None
+    return Deployment(
+        name=provider.name,
+        type=provider.type,
+        base_url=provider.base_url.rstrip("/"),
+        api_key=api_key or None,
+        models=tuple(provider.models),
+        priority=provider.priority,
+        timeout=float(provider.timeout),
+        headers=dict(provider.headers),
+        drop_params=provider.drop_params,
+        deployments=dict(provider.deployments),
+        api_version=provider.api_version,
+    )
+
+
+def skip_reason(provider: ProviderConfig, environ: Mapping[str, str]) -> str | None:
+    """Why an enabled provider cannot be used, or None when it can."""
+    if provider.api_key_env and not environ.get(provider.api_key_env):
+        if provider.type == "openai_compatible":
+            return None  # Local servers (vLLM, Ollama, llama.cpp) often need no key.
+        return f"environment variable {provider.api_key_env} is not set"
+    return None
+
+
+class Gateway:
+    """Providers, pools, routing and caches of one configuration."""
+
+    def __init__(self, config: Config, environ: Mapping[str, str] | None = None) -> None:
+        environ = os.environ if environ is None else environ
+        self.config = config
+        self.started_at = time.time()
+        self.ready = False
+        self.skipped: dict[str, str] = {}
+        self.candidates_by_name: dict[str, Candidate] = {}
+        self.model_overrides: dict[str, dict[str, Any]] = {
+            model: dict(params) for model, params in config.model_overrides.items()
+        }
+        self.models_cache = MemoryCache(max_size=1024, default_ttl=MODELS_TTL_SECONDS)
+        self.configured_models = frozenset(m for p in config.providers for m in p.models)
+        for provider in sorted(config.providers, key=lambda p: p.priority):
+            if not provider.enabled:
+                continue
+            reason = skip_reason(provider, environ)
+            if reason is not None:
+                self.skipped[provider.name] = reason
+                continue
+            self.candidates_by_name[provider.name] = self._build_candidate(provider, environ)
+        self.routes = self._build_routes()
+
+    def _build_candidate(self, provider: ProviderConfig, environ: Mapping[str, str]) -> Candidate:
+        pool = PoolSettings(
+            max_connections=provider.max_connections,
+            max_keepalive_connections=provider.max_keepalive_connections,
+            keepalive_expiry=provider.keepalive_expiry,
+            connect_timeout=float(self.config.http_client.connect_timeout),
+        )
+        return Candidate(
+            deployment=build_deployment(provider, environ),
+            adapter=load_adapter(provider.type),
+            client=UpstreamClient(provider.name, pool),
+        )
+
+    def _build_routes(self) -> dict[str, tuple[Candidate, ...]]:
+        """model -> the candidates serving it, lowest priority number first."""
+        routes: dict[str, list[Candidate]] = {}
+        for candidate in self.candidates_by_name.values():
+            for model in candidate.deployment.models:
+                routes.setdefault(model, []).append(candidate)
+        return {model: tuple(cands) for model, cands in routes.items()}
+
+    def candidates(self, model: str) -> tuple[Candidate, ...]:
+        """Where ``model`` may go, in order; discovered models are a fallback."""
+        found = self.routes.get(model)
+        if found is not None:
+            return found
+        return self._discovered_candidates(model)
+
+    def _discovered_candidates(self, model: str) -> tuple[Candidate, ...]:
+        # A model a provider's own /models reported (listed by GET /v1/models) is
+        # routable too, so nothing the gateway lists answers 404.
+        found = [
+            c
+            for c in self.candidates_by_name.values()
+            if model in (self.models_cache.get(models_cache_key(c.deployment)) or ())
+        ]
+        return tuple(found)
+
+    def apply_overrides(self, body: dict[str, Any]) -> None:
+        """Fill in ``model_overrides`` defaults the client did not set itself."""
+        overrides = self.model_overrides.get(body.get("model", ""))
+        if not overrides:
+            return
+        for key, value in overrides.items():
+            if key in body:
+                continue
+            if key == "max_tokens" and "max_completion_tokens" in body:
+                continue  # OpenAI rejects both at once; the client's choice wins.
+            body[key] = value
+
+    async def start(self) -> None:
+        for name, reason in self.skipped.items():
+            logger.warning("provider %s skipped: %s", name, reason)
+        if not self.candidates_by_name:
+            logger.warning("no provider is usable: every request will answer 503")
+        self.ready = True
+
+    async def close(self) -> None:
+        self.ready = False
+        for candidate in self.candidates_by_name.values():
+            await candidate.client.close()
+
+
+def models_cache_key(deployment: Deployment) -> str:
+    """The model-discovery cache key of seed 002: ``models:{provider}:{base_url}``."""
+    return f"models:{deployment.name}:{deployment.base_url}"
