@@ -7,7 +7,9 @@ which routes to the real OpenAI API.
 
 from __future__ import annotations
 
+import ctypes
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -31,9 +33,17 @@ def wait_for_port(host: str, port: int, seconds: float) -> bool:
     return False
 
 
+def _die_with_parent() -> None:
+    """In the child: ask Linux to SIGTERM it when the demo dies, even by SIGKILL."""
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass  # Not Linux: the demo's own clean-up still stops it.
+
+
 def start_simulator(port: int) -> subprocess.Popen[bytes]:
     command = [sys.executable, "-m", "proxyapi", "simulate", "--port", str(port)]
-    process = subprocess.Popen(command)
+    process = subprocess.Popen(command, preexec_fn=_die_with_parent)
     if not wait_for_port("127.0.0.1", port, 15):
         process.terminate()
         typer.echo(f"❌ the simulator did not start on port {port}", err=True)
@@ -50,6 +60,9 @@ def run_demo(port: int, simulator_port: int) -> None:
         return
     typer.echo(f"No OPENAI_API_KEY: routing to the simulator on port {simulator_port}.", err=True)
     os.environ["SIMULATOR_URL"] = f"http://127.0.0.1:{simulator_port}/v1"
+    # uvicorn re-raises SIGTERM once it has shut down; exit through Python instead,
+    # so the `finally` below stops the simulator.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
     simulator = start_simulator(simulator_port)
     try:
         run_server(load_or_exit(DEMO_CONFIG), host=None, port=port, workers=1)

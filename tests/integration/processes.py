@@ -37,7 +37,7 @@ def wait_until_ready(
         if process.poll() is not None:
             raise RuntimeError(f"process exited with {process.returncode}:\n{log.read_text()}")
         try:
-            if httpx.get(url, timeout=0.5).status_code == 200:
+            if httpx.get(url, timeout=0.5, verify=False).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
@@ -66,14 +66,16 @@ class Running:
         return self.log.read_text()
 
 
-def start_proxyapi(args: list[str], env: dict[str, str], ready_path: str, port: int) -> Running:
+def start_proxyapi(
+    args: list[str], env: dict[str, str], ready_path: str, port: int, scheme: str = "http"
+) -> Running:
     """``python -m proxyapi ARGS``, its output in a file (a pipe nobody reads would block it)."""
     log = Path(tempfile.mkstemp(prefix="proxyapi-", suffix=".log")[1])
     with log.open("wb") as sink:
         process = subprocess.Popen(
             [sys.executable, "-m", "proxyapi", *args], env=env, stdout=sink, stderr=sink
         )
-    url = f"http://127.0.0.1:{port}"
+    url = f"{scheme}://127.0.0.1:{port}"
     try:
         wait_until_ready(url + ready_path, process, log)
     except BaseException:
