@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import orjson
 
@@ -31,6 +32,7 @@ from proxyapi.transport.sse import SSEDecoder
 logger = logging.getLogger("proxyapi.dispatch")
 
 BuildRequest = Callable[[Candidate], UpstreamRequest]
+T = TypeVar("T")
 
 
 @dataclass(slots=True)
@@ -104,6 +106,28 @@ def _give_up(error: UpstreamError, errors: list[UpstreamError]) -> bool:
     return False
 
 
+async def _first_success(
+    candidates: tuple[Candidate, ...],
+    attempt: Callable[[Candidate, float], Awaitable[T]],
+    model: str,
+    deadline: float,
+) -> T:
+    """Run ``attempt`` on each candidate in turn until one succeeds."""
+    errors: list[UpstreamError] = []
+    for candidate in candidates:
+        seconds = min(candidate.deployment.timeout, _remaining(deadline))
+        if seconds <= 0:
+            break
+        try:
+            return await attempt(candidate, seconds)
+        except UpstreamError as error:
+            if _give_up(scrub(error, candidate), errors):
+                raise
+    if not errors and _remaining(deadline) <= 0:
+        errors.append(UpstreamTimeout(f"The request for model '{model}' ran out of time."))
+    raise final_error(errors, model)
+
+
 async def call_json(
     candidates: tuple[Candidate, ...],
     build: BuildRequest,
@@ -111,25 +135,11 @@ async def call_json(
     model: str,
     deadline: float,
 ) -> Answer:
-    errors: list[UpstreamError] = []
-    for candidate in candidates:
-        seconds = min(candidate.deployment.timeout, _remaining(deadline))
-        if seconds <= 0:
-            break
-        try:
-            status, raw = await _attempt_json(candidate, build(candidate), seconds)
-        except UpstreamError as error:
-            if _give_up(scrub(error, candidate), errors):
-                raise
-            continue
+    async def attempt(candidate: Candidate, seconds: float) -> Answer:
+        status, raw = await _attempt_json(candidate, build(candidate), seconds)
         return Answer(parse(candidate, status, raw), candidate.deployment.name)
-    raise final_error(errors or _deadline_errors(deadline, model), model)
 
-
-def _deadline_errors(deadline: float, model: str) -> list[UpstreamError]:
-    if _remaining(deadline) <= 0:
-        return [UpstreamTimeout(f"The request for model '{model}' ran out of time.")]
-    return []
+    return await _first_success(candidates, attempt, model, deadline)
 
 
 async def open_stream(
@@ -139,17 +149,10 @@ async def open_stream(
     model: str,
     deadline: float,
 ) -> OpenStream:
-    errors: list[UpstreamError] = []
-    for candidate in candidates:
-        seconds = min(candidate.deployment.timeout, _remaining(deadline))
-        if seconds <= 0:
-            break
-        try:
-            return await _attempt_stream(candidate, build(candidate), request_body, seconds)
-        except UpstreamError as error:
-            if _give_up(scrub(error, candidate), errors):
-                raise
-    raise final_error(errors or _deadline_errors(deadline, model), model)
+    async def attempt(candidate: Candidate, seconds: float) -> OpenStream:
+        return await _attempt_stream(candidate, build(candidate), request_body, seconds)
+
+    return await _first_success(candidates, attempt, model, deadline)
 
 
 async def _attempt_stream(
