@@ -7,8 +7,9 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-from openai_schema import validate
 from processes import Running
+
+from openai_schema import validate
 
 pytestmark = pytest.mark.integration
 

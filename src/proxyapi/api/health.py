@@ -11,7 +11,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from proxyapi import __version__
 from proxyapi.api.openai import gateway_of
 from proxyapi.api.responses import json_bytes
 from proxyapi.gateway import Gateway
@@ -79,7 +78,7 @@ def health_report(gateway: Gateway) -> dict[str, Any]:
     return {
         "status": worst,
         "timestamp": time.time(),
-        "version": __version__,
+        "version": gateway.config.app.version,
         "uptime": round(time.time() - gateway.started_at, 3),
         "checks": checks,
     }

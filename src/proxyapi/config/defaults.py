@@ -27,7 +27,7 @@ def apply_environment_defaults(raw: dict[str, Any]) -> None:
     """Fill what ``app.environment`` implies: JSON logs and no debug outside development."""
     app = raw.get("app", {})
     environment = app.get("environment", "development") if isinstance(app, dict) else None
-    for path, value in _ENVIRONMENT_DEFAULTS.get(str(environment), ()):
+    for path, value in _ENVIRONMENT_DEFAULTS.get(str(environment).strip().lower(), ()):
         set_path(raw, path, value, keep=True)
 
 

@@ -15,6 +15,8 @@ from typing import Any
 
 import orjson
 
+from proxyapi.config.observability import LoggingConfig
+
 _TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
@@ -33,7 +35,7 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(entry).decode()
 
 
-def configure_logging(settings: Any) -> None:
+def configure_logging(settings: LoggingConfig) -> None:
     """Apply the ``logging`` block to the ``proxyapi`` logger tree (idempotent)."""
     formatter: logging.Formatter = (
         JsonFormatter() if settings.format == "json" else logging.Formatter(_TEXT_FORMAT)
@@ -44,7 +46,10 @@ def configure_logging(settings: Any) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         handlers.append(
             logging.handlers.RotatingFileHandler(
-                path, maxBytes=100 * 1024 * 1024, backupCount=5, encoding="utf-8"
+                path,
+                maxBytes=settings.max_file_size,
+                backupCount=settings.max_files,
+                encoding=settings.encoding or "utf-8",
             )
         )
     root = logging.getLogger("proxyapi")
@@ -54,5 +59,5 @@ def configure_logging(settings: Any) -> None:
     for handler in handlers:
         handler.setFormatter(formatter)
         root.addHandler(handler)
-    root.setLevel(settings.level.upper() if isinstance(settings.level, str) else settings.level)
+    root.setLevel(settings.level)
     root.propagate = False

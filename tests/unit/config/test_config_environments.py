@@ -47,3 +47,8 @@ def test_variables_beat_the_environment_defaults(load: Load) -> None:
     environ = {"ENVIRONMENT": "production", "PROXY_API_LOG_LEVEL": "INFO", "PROXY_API_DEBUG": "1"}
     config = load(environ=environ).config
     assert (config.logging.level, config.app.debug) == ("INFO", True)
+
+
+def test_the_environment_name_is_case_insensitive_in_the_file(load: Load) -> None:
+    config = load(MINIMAL + "app: {environment: Production}\n").config
+    assert (config.app.environment, config.logging.format) == ("production", "json")
