@@ -8,14 +8,15 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
+from starlette.datastructures import State
 from starlette.exceptions import HTTPException
-from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from proxyapi.api import health, openai
-from proxyapi.api.request_id import RequestIdMiddleware
+from proxyapi.api.asgi import REQUEST_ID, request_id_of
 from proxyapi.api.responses import error_response
 from proxyapi.config.models import Config
 from proxyapi.errors import MethodNotAllowed, NotFound, ProxyError
@@ -48,7 +49,40 @@ async def handle_unexpected(request: Request, exc: Exception) -> Response:
     return error_response(ProxyError("The gateway failed to process the request."))
 
 
-def build_app(config: Config) -> Starlette:
+class GatewayApp:
+    """The outermost ASGI app: the hot POST routes first, Starlette for the rest.
+
+    Every HTTP response gets an ``X-Request-ID`` (the client's, or a new one).
+    """
+
+    def __init__(self, routes: Starlette, hot: dict[str, openai.PostEndpoint]) -> None:
+        self.routes = routes
+        self.hot = hot
+
+    @property
+    def state(self) -> State:
+        return self.routes.state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.routes(scope, receive, send)
+            return
+        request_id = request_id_of(scope)
+        if scope["method"] == "POST":
+            endpoint = self.hot.get(scope["path"])
+            if endpoint is not None:
+                await endpoint(scope, receive, send, request_id)
+                return
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", ()), (REQUEST_ID, request_id)]
+            await send(message)
+
+        await self.routes(scope, receive, send_with_id)
+
+
+def build_app(config: Config) -> ASGIApp:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         gateway = Gateway(config)
@@ -59,21 +93,9 @@ def build_app(config: Config) -> Starlette:
         finally:
             await gateway.close()
 
-    middleware = [Middleware(RequestIdMiddleware)]
-    if config.server.cors_origins:
-        middleware.append(
-            Middleware(
-                CORSMiddleware,
-                allow_origins=config.server.cors_origins,
-                allow_methods=["*"],
-                allow_headers=["*"],
-                expose_headers=["X-Request-ID"],
-            )
-        )
-    return Starlette(
+    routes = Starlette(
         debug=False,
         routes=[*openai.routes, *health.routes],
-        middleware=middleware,
         exception_handlers={
             ProxyError: handle_proxy_error,
             HTTPException: handle_http_exception,
@@ -81,9 +103,19 @@ def build_app(config: Config) -> Starlette:
         },
         lifespan=lifespan,
     )
+    app: ASGIApp = GatewayApp(routes, openai.post_endpoints(routes.state))
+    if config.server.cors_origins:
+        app = CORSMiddleware(
+            app,
+            allow_origins=config.server.cors_origins,
+            allow_methods=["*"],
+            allow_headers=["*"],
+            expose_headers=["X-Request-ID"],
+        )
+    return app
 
 
-def create_app() -> Starlette:
+def create_app() -> ASGIApp:
     """Factory for uvicorn/gunicorn workers: loads the configuration itself.
 
     The ``serve`` command validated it already and passed the file it used in

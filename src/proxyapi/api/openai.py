@@ -1,15 +1,32 @@
-"""The OpenAI-compatible routes under /v1. Thin: read, hand to the pipeline, answer."""
+"""The OpenAI-compatible routes under /v1. Thin: read, hand to the pipeline, answer.
+
+The two hot POST routes are plain-ASGI ``PostEndpoint`` objects (see api/asgi.py);
+the model listing goes through Starlette like every other route.
+"""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.datastructures import State
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
+from proxyapi.api.asgi import REQUEST_ID, ClientGone, header, read_body, send_error, send_json
 from proxyapi.api.responses import SSEResponse, json_bytes
+from proxyapi.errors import MethodNotAllowed, ProxyError
 from proxyapi.gateway import Gateway
 from proxyapi.pipeline import models, requests
-from proxyapi.pipeline.body import read_json
+from proxyapi.pipeline.body import check_declared_length, check_media_type, parse_object
+from proxyapi.pipeline.dispatch import Answer, OpenStream
+
+logger = logging.getLogger("proxyapi.api")
+
+Run = Callable[[Gateway, dict[str, Any]], Awaitable[Answer | OpenStream]]
 
 
 def gateway_of(request: Request) -> Gateway:
@@ -17,26 +34,69 @@ def gateway_of(request: Request) -> Gateway:
     return gateway
 
 
-async def _read(request: Request, gateway: Gateway) -> dict[str, object]:
-    limits = gateway.config.validation.request
-    return await read_json(request, limits.max_body_size, limits.allowed_content_types)
+class PostEndpoint:
+    """One hot POST route: read the JSON body, run the pipeline, answer."""
+
+    def __init__(self, state: State, run: Run) -> None:
+        self.state = state
+        self.run = run
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send, request_id: bytes) -> None:
+        try:
+            reply = await self._reply(scope, receive)
+        except ClientGone:
+            return
+        except ProxyError as error:
+            await send_error(send, error, request_id)
+            return
+        except Exception:
+            logger.exception("unhandled error on POST %s", scope["path"])
+            await send_error(
+                send, ProxyError("The gateway failed to process the request."), request_id
+            )
+            return
+        headers = [(REQUEST_ID, request_id)]
+        if isinstance(reply, OpenStream):
+            await SSEResponse(reply.first, reply.rest, headers)(scope, receive, send)
+        else:
+            await send_json(send, 200, reply.body, headers)
+
+    async def _reply(self, scope: Scope, receive: Receive) -> Answer | OpenStream:
+        gateway: Gateway = self.state.gateway
+        limits = gateway.config.validation.request
+        content_type = header(scope, b"content-type")
+        check_media_type(
+            content_type.decode("latin-1") if content_type else None, limits.allowed_content_types
+        )
+        length = header(scope, b"content-length")
+        check_declared_length(length.decode("latin-1") if length else None, limits.max_body_size)
+        body = parse_object(await read_body(receive, limits.max_body_size))
+        return await self.run(gateway, body)
 
 
-async def chat_completions(request: Request) -> Response | SSEResponse:
-    gateway = gateway_of(request)
-    body = await _read(request, gateway)
+async def chat(gateway: Gateway, body: dict[str, Any]) -> Answer | OpenStream:
     if body.get("stream") is True:
-        stream = await requests.stream_chat(gateway, body)
-        return SSEResponse(stream.first, stream.rest)
-    answer = await requests.complete_chat(gateway, body)
-    return json_bytes(answer.body)
+        return await requests.stream_chat(gateway, body)
+    return await requests.complete_chat(gateway, body)
 
 
-async def embeddings(request: Request) -> Response:
-    gateway = gateway_of(request)
-    body = await _read(request, gateway)
-    answer = await requests.create_embeddings(gateway, body)
-    return json_bytes(answer.body)
+def post_endpoints(state: State) -> dict[str, PostEndpoint]:
+    """The hot routes by path; served before Starlette's router is consulted."""
+    chat_endpoint = PostEndpoint(state, chat)
+    embeddings_endpoint = PostEndpoint(state, requests.create_embeddings)
+    return {
+        "/v1/chat/completions": chat_endpoint,
+        "/chat/completions": chat_endpoint,
+        "/v1/embeddings": embeddings_endpoint,
+        "/embeddings": embeddings_endpoint,
+    }
+
+
+async def post_only(request: Request) -> Response:
+    """What the hot paths answer to any method but POST (POST never reaches Starlette)."""
+    raise MethodNotAllowed(
+        f"Method {request.method} is not allowed on {request.url.path}; use POST."
+    )
 
 
 async def list_models(request: Request) -> Response:
@@ -49,10 +109,10 @@ async def retrieve_model(request: Request) -> Response:
 
 
 routes = [
-    Route("/v1/chat/completions", chat_completions, methods=["POST"]),
-    Route("/chat/completions", chat_completions, methods=["POST"]),
-    Route("/v1/embeddings", embeddings, methods=["POST"]),
-    Route("/embeddings", embeddings, methods=["POST"]),
+    *(
+        Route(path, post_only, methods=["GET", "PUT", "PATCH", "DELETE"])
+        for path in ("/v1/chat/completions", "/chat/completions", "/v1/embeddings", "/embeddings")
+    ),
     Route("/v1/models", list_models, methods=["GET"]),
     Route("/v1/models/{model_id:path}", retrieve_model, methods=["GET"]),
 ]

@@ -43,9 +43,12 @@ class SSEResponse:
     becomes exactly one write.
     """
 
-    def __init__(self, first: bytes, rest: AsyncIterator[bytes]) -> None:
+    def __init__(
+        self, first: bytes, rest: AsyncIterator[bytes], headers: list[tuple[bytes, bytes]]
+    ) -> None:
         self.first = first
         self.rest = rest
+        self.headers = [*_SSE_HEADERS, *headers]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         pump = asyncio.ensure_future(self._pump(send))
@@ -65,7 +68,7 @@ class SSEResponse:
             pump.result()  # Re-raise a failure of our own; never swallow it.
 
     async def _pump(self, send: Send) -> None:
-        await send({"type": "http.response.start", "status": 200, "headers": _SSE_HEADERS})
+        await send({"type": "http.response.start", "status": 200, "headers": self.headers})
         await send({"type": "http.response.body", "body": self.first, "more_body": True})
         async for part in self.rest:
             await send({"type": "http.response.body", "body": part, "more_body": True})

@@ -1,7 +1,8 @@
-"""Reading a client's JSON body: media type, size limit and syntax, in that order.
+"""A client's JSON body: media type, size limit and syntax, in that order.
 
-The size limit is enforced while the body streams in, so an oversized upload is
-refused after ``max_body_size`` bytes, never buffered whole.
+Pure checks; the ASGI reading that applies them chunk by chunk lives in
+``api/asgi.py``, so an oversized upload is refused after ``max_body_size``
+bytes, never buffered whole.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import orjson
-from starlette.requests import Request
 
 from proxyapi.errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
 
@@ -28,22 +28,14 @@ def check_media_type(content_type: str | None, allowed: Sequence[str]) -> None:
     )
 
 
-async def read_body(request: Request, max_size: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > max_size:
-        raise _too_large(max_size)
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > max_size:
-            raise _too_large(max_size)
-        chunks.append(chunk)
-    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
-
-
-def _too_large(max_size: int) -> PayloadTooLarge:
+def too_large(max_size: int) -> PayloadTooLarge:
     return PayloadTooLarge(f"Request body is larger than the limit of {max_size} bytes.")
+
+
+def check_declared_length(content_length: str | None, max_size: int) -> None:
+    """Refuse at once when the client announces more than the limit."""
+    if content_length is not None and content_length.isdigit() and int(content_length) > max_size:
+        raise too_large(max_size)
 
 
 def parse_object(raw: bytes) -> dict[str, Any]:
@@ -57,8 +49,3 @@ def parse_object(raw: bytes) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise InvalidRequest("Request body must be a JSON object.")
     return body
-
-
-async def read_json(request: Request, max_size: int, allowed: Sequence[str]) -> dict[str, Any]:
-    check_media_type(request.headers.get("content-type"), allowed)
-    return parse_object(await read_body(request, max_size))
