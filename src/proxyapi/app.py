@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 from collections.abc import AsyncIterator
@@ -88,6 +89,10 @@ def build_app(config: Config) -> ASGIApp:
         gateway = Gateway(config)
         await gateway.start()
         app.state.gateway = gateway
+        # Everything built so far lives as long as the process: move it out of the
+        # collector's sight, so collections on the request path stay short (p99).
+        gc.collect()
+        gc.freeze()
         try:
             yield
         finally:

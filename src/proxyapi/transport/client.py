@@ -104,6 +104,7 @@ class UpstreamClient:
         self.pool = pool
         self.stats = ClientStats()
         self._session: aiohttp.ClientSession | None = None
+        self._timeouts: dict[tuple[float, bool], aiohttp.ClientTimeout] = {}
 
     def _open_session(self) -> aiohttp.ClientSession:
         connector = aiohttp.TCPConnector(
@@ -144,11 +145,7 @@ class UpstreamClient:
         """
         self.stats.requests += 1
         started = time.perf_counter()
-        client_timeout = (
-            aiohttp.ClientTimeout(sock_connect=self.pool.connect_timeout, sock_read=seconds)
-            if stream
-            else aiohttp.ClientTimeout(total=seconds, sock_connect=self.pool.connect_timeout)
-        )
+        client_timeout = self._timeout(seconds, stream)
         with self.mapped_errors():
             response = await self.session.request(
                 request.method,
@@ -159,6 +156,21 @@ class UpstreamClient:
                 allow_redirects=False,
             )
         return UpstreamResponse(self, response, started)
+
+    def _timeout(self, seconds: float, stream: bool) -> aiohttp.ClientTimeout:
+        """The aiohttp timeout for one exchange; the two usual ones are built once."""
+        key = (seconds, stream)
+        cached = self._timeouts.get(key)
+        if cached is not None:
+            return cached
+        timeout = (
+            aiohttp.ClientTimeout(sock_connect=self.pool.connect_timeout, sock_read=seconds)
+            if stream
+            else aiohttp.ClientTimeout(total=seconds, sock_connect=self.pool.connect_timeout)
+        )
+        if len(self._timeouts) < 8:  # Only a deadline running short makes odd values.
+            self._timeouts[key] = timeout
+        return timeout
 
     def mapped_errors(self) -> _ErrorMapper:
         return _ErrorMapper(self)
