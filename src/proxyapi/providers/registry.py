@@ -19,6 +19,10 @@ ADAPTERS: dict[str, str] = {
     "openrouter": "proxyapi.providers.openai:OpenAIAdapter",
     "blackbox": "proxyapi.providers.openai:OpenAIAdapter",
     "openai_compatible": "proxyapi.providers.openai:OpenAIAdapter",
+    "anthropic": "proxyapi.providers.anthropic:AnthropicAdapter",
+    "azure_openai": "proxyapi.providers.azure:AzureOpenAIAdapter",
+    "cohere": "proxyapi.providers.cohere:CohereAdapter",
+    "google": "proxyapi.providers.google:GoogleAdapter",
 }
 
 
