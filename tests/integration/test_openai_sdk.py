@@ -189,3 +189,25 @@ def test_a_connection_error_falls_back_to_the_next_provider(gateway: Running) ->
         model="dead-model", messages=[{"role": "user", "content": "hi"}]
     )
     assert completion.choices[0].message.content
+
+
+def test_models_a_provider_reports_itself_are_listed_and_routable(gateway: Running) -> None:
+    sdk = client(gateway)
+    listed = {m.id: m.owned_by for m in sdk.models.list()}
+    # gpt-4.1-mini is in no provider's `models`, only in the simulator's own /v1/models.
+    assert listed["gpt-4.1-mini"] == "primary"
+    completion = sdk.chat.completions.create(
+        model="gpt-4.1-mini", messages=[{"role": "user", "content": "hi"}]
+    )
+    assert completion.choices[0].message.content
+
+
+def test_provider_model_lists_are_cached_not_fetched_per_request(
+    gateway: Running, sim_stats
+) -> None:  # type: ignore[no-untyped-def]
+    sdk = client(gateway)
+    sdk.models.list()
+    fetched = sim_stats()["requests"].get("/v1/models", 0)
+    sdk.models.list()
+    sdk.models.retrieve("gpt-4o-mini")
+    assert sim_stats()["requests"].get("/v1/models", 0) == fetched
