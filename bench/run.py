@@ -45,22 +45,41 @@ VENV_BIN = REPO / ".venv" / "bin"
 HOST = "127.0.0.1"
 GATEWAY_PORT = 18000
 FLOOR_PORT = 18001
-UPSTREAM_PORTS = {"json": upstream.JSON_PORT, "stream": upstream.STREAM_PORT}
+UPSTREAM_PORTS = {
+    "json": upstream.JSON_PORT,
+    "stream": upstream.STREAM_PORT,
+    "anthropic-json": upstream.ANTHROPIC_JSON_PORT,
+    "anthropic-stream": upstream.ANTHROPIC_STREAM_PORT,
+}
 ALL_TARGETS = ("direct", "floor", "gateway")
-ALL_MODES = ("json", "stream")
+ALL_MODES = ("json", "stream", "anthropic-json", "anthropic-stream")
+DEFAULT_MODES = ("json", "stream")
+# The anthropic-* modes put an Anthropic-format upstream behind the gateway, to
+# measure what translation costs; the floor only forwards, so it sits them out.
+TRANSLATED_MODES = frozenset({"anthropic-json", "anthropic-stream"})
 DEFAULT_GATEWAY_CMD = (
     f"{VENV_BIN}/proxyapi serve --config {{config}} --host {{host}} --port {{port}} --workers 1"
 )
 GATEWAY_CONFIG = """\
 providers:
   - name: bench
-    type: openai_compatible
-    base_url: "http://{host}:{upstream_port}/v1"
+    type: {provider_type}
+    base_url: "{base_url}"
+    api_key_env: BENCH_UPSTREAM_KEY
     models: ["gpt-4o-mini"]
     priority: 1
 logging:
   level: WARNING
 """
+
+
+def gateway_config(mode: str) -> str:
+    port = UPSTREAM_PORTS[mode]
+    if mode in TRANSLATED_MODES:
+        return GATEWAY_CONFIG.format(provider_type="anthropic", base_url=f"http://{HOST}:{port}")
+    return GATEWAY_CONFIG.format(
+        provider_type="openai_compatible", base_url=f"http://{HOST}:{port}/v1"
+    )
 
 
 # --- options ---------------------------------------------------------------------------
@@ -96,7 +115,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--repeat", type=int, default=1, help="measure each point N times, keep the median run"
     )
-    p.add_argument("--modes", type=_csv(ALL_MODES), default=list(ALL_MODES))
+    p.add_argument("--modes", type=_csv(ALL_MODES), default=list(DEFAULT_MODES))
     p.add_argument("--targets", type=_csv(ALL_TARGETS), default=list(ALL_TARGETS))
     p.add_argument(
         "--gateway-cmd",
@@ -265,7 +284,7 @@ class Bench:
             reason = "exited" if not child.alive() else f"was not listening after {timeout:g} s"
             self.stop(target)
             raise ServerError(f"{reason} on {HOST}:{port}", child)
-        problem = loadgen.check_target(target.base_url, stream=mode == "stream")
+        problem = loadgen.check_target(target.base_url, stream=mode.endswith("stream"))
         if problem:
             self.stop(target)
             raise ServerError(f"answered wrongly: {problem}", child)
@@ -281,7 +300,7 @@ class Bench:
 
     def start_gateway(self, mode: str) -> Target | None:
         config = self.workdir / f"gateway-{mode}.yaml"
-        config.write_text(GATEWAY_CONFIG.format(host=HOST, upstream_port=UPSTREAM_PORTS[mode]))
+        config.write_text(gateway_config(mode))
         cmd = self.args.gateway_cmd.format(
             config=config,
             host=HOST,
@@ -311,13 +330,14 @@ class Bench:
             if name == "direct":
                 targets.append(Target("direct", f"http://{HOST}:{UPSTREAM_PORTS[mode]}"))
             elif name == "floor":
-                targets.append(self.start_floor(mode))
+                if mode not in TRANSLATED_MODES:
+                    targets.append(self.start_floor(mode))
             elif gateway := self.start_gateway(mode):
                 targets.append(gateway)
         return targets
 
     def _wrk(self, mode: str, concurrency: int, target: Target, seconds: float) -> dict[str, Any]:
-        stream = mode == "stream"
+        stream = mode.endswith("stream")
         return loadgen.run_wrk(target.base_url, concurrency, seconds, stream, self.pinning.load)
 
     def _alive(self, mode: str, concurrency: int, target: Target) -> bool:
@@ -421,6 +441,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _raise_on_signal)
     signal.signal(signal.SIGHUP, _raise_on_signal)
     ensure_tools()
+    # The gateway's bench provider reads its (fake) key from here; nginx ignores it.
+    os.environ.setdefault("BENCH_UPSTREAM_KEY", "bench-upstream-key")
     check_ports([*UPSTREAM_PORTS.values(), FLOOR_PORT, GATEWAY_PORT])
     pinning = choose_pinning(args.no_pin)
     if pinning.load:
