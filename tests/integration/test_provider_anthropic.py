@@ -21,8 +21,8 @@ from openai_schema import validate
 pytestmark = pytest.mark.integration
 
 ANTHROPIC_KEY = "sk-ant-test-0123456789"
-CLAUDE = "claude-sonnet-4-5"
-WEATHER = {
+CLAUDE = "claude-opus-4-7"
+WEATHER: Any = {
     "type": "function",
     "function": {
         "name": "get_weather",
@@ -117,6 +117,11 @@ def last_body(stats: Stats) -> dict[str, Any]:
     return body
 
 
+def answer_of(completion: Any) -> str:
+    content: str = completion.choices[0].message.content
+    return content
+
+
 def user(text: str) -> list[Any]:
     return [{"role": "user", "content": text}]
 
@@ -130,7 +135,8 @@ def stream_chunks(sdk: openai.OpenAI, **kwargs: Any) -> list[Any]:
 
 def collect_stream(chunks: list[Any]) -> dict[str, Any]:
     """What a client assembles from streamed deltas, thinking blocks included."""
-    text, reasoning, blocks = "", "", []
+    text, reasoning = "", ""
+    blocks: list[Any] = []
     calls: dict[int, dict[str, Any]] = {}
     finish = None
     for chunk in chunks:
@@ -162,7 +168,7 @@ def test_plain_chat_is_an_openai_completion_with_the_requested_model(
     completion = sdk.chat.completions.create(model=CLAUDE, messages=user("Hello Claude"))
     validate("CreateChatCompletionResponse", completion.model_dump(exclude_unset=True))
     assert completion.id.startswith("chatcmpl-msg_") and completion.model == CLAUDE
-    assert completion.choices[0].message.content.startswith("Simulated reply to: Hello Claude")  # type: ignore[union-attr]
+    assert answer_of(completion).startswith("Simulated reply to: Hello Claude")
     assert completion.choices[0].finish_reason == "stop"
     assert completion.usage is not None and completion.usage.total_tokens > 0
     request = sim_stats()["last_request"]
@@ -175,7 +181,7 @@ def test_system_prompt_goes_to_anthropics_top_level_system(
     sdk: openai.OpenAI, sim_stats: Stats
 ) -> None:
     messages = [{"role": "system", "content": "Be terse."}, *user("Hi")]
-    sdk.chat.completions.create(model=CLAUDE, messages=messages)  # type: ignore[arg-type]
+    sdk.chat.completions.create(model=CLAUDE, messages=messages)
     body = last_body(sim_stats)
     assert body["system"] == "Be terse."
     assert body["messages"] == [{"role": "user", "content": "Hi"}]
@@ -190,8 +196,8 @@ def test_multi_turn_history_is_sent_with_alternating_roles(
         {"role": "assistant", "content": "Noted."},
         *user("Third"),
     ]
-    completion = sdk.chat.completions.create(model=CLAUDE, messages=messages)  # type: ignore[arg-type]
-    assert completion.choices[0].message.content.startswith("Simulated reply to: Third")  # type: ignore[union-attr]
+    completion = sdk.chat.completions.create(model=CLAUDE, messages=messages)
+    assert answer_of(completion).startswith("Simulated reply to: Third")
     roles = [m["role"] for m in last_body(sim_stats)["messages"]]
     assert roles == ["user", "assistant", "user"]
 
@@ -204,10 +210,8 @@ def test_images_are_sent_as_url_and_base64_image_blocks(
         {"type": "image_url", "image_url": {"url": "https://example.com/cat.jpg"}},
         {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PNG}"}},
     ]
-    completion = sdk.chat.completions.create(
-        model=CLAUDE,
-        messages=[{"role": "user", "content": content}],  # type: ignore[list-item]
-    )
+    message: Any = {"role": "user", "content": content}
+    completion = sdk.chat.completions.create(model=CLAUDE, messages=[message])
     assert completion.choices[0].message.content
     blocks = last_body(sim_stats)["messages"][0]["content"]
     assert blocks[1] == {
@@ -231,10 +235,11 @@ def test_streaming_text_matches_the_non_streaming_text(sdk: openai.OpenAI) -> No
 
 def test_tool_call_round_trip(sdk: openai.OpenAI, sim_stats: Stats) -> None:
     question = user("What's the weather in Paris?")
-    first = sdk.chat.completions.create(model=CLAUDE, messages=question, tools=[WEATHER])  # type: ignore[list-item]
+    first = sdk.chat.completions.create(model=CLAUDE, messages=question, tools=[WEATHER])
     validate("CreateChatCompletionResponse", first.model_dump(exclude_unset=True))
     assert first.choices[0].finish_reason == "tool_calls"
-    (call,) = first.choices[0].message.tool_calls or []
+    calls: list[Any] = first.choices[0].message.tool_calls or []
+    (call,) = calls
     assert call.function.name == "get_weather"
     assert json.loads(call.function.arguments) == {"city": "example"}
     history = [
@@ -242,9 +247,9 @@ def test_tool_call_round_trip(sdk: openai.OpenAI, sim_stats: Stats) -> None:
         first.choices[0].message.model_dump(exclude_none=True),
         {"role": "tool", "tool_call_id": call.id, "content": "18C and sunny"},
     ]
-    final = sdk.chat.completions.create(model=CLAUDE, messages=history, tools=[WEATHER])  # type: ignore[arg-type,list-item]
+    final = sdk.chat.completions.create(model=CLAUDE, messages=history, tools=[WEATHER])
     assert final.choices[0].finish_reason == "stop"
-    assert final.choices[0].message.content.startswith("The tool returned: 18C and sunny")  # type: ignore[union-attr]
+    assert answer_of(final).startswith("The tool returned: 18C and sunny")
     turns = last_body(sim_stats)["messages"]
     assert turns[1]["content"][0]["type"] == "tool_use" and turns[1]["content"][0]["id"] == call.id
     assert turns[2]["content"][0] == {
@@ -283,7 +288,7 @@ def test_reasoning_effort_thinking_blocks_are_returned_and_sent_back(
         model=CLAUDE,
         messages=question,
         tools=[WEATHER],
-        reasoning_effort="low",  # type: ignore[list-item]
+        reasoning_effort="low",
     )
     sent = last_body(sim_stats)
     assert sent["thinking"] == {"type": "enabled", "budget_tokens": 1024}
@@ -302,9 +307,9 @@ def test_reasoning_effort_thinking_blocks_are_returned_and_sent_back(
         model=CLAUDE,
         messages=history,
         tools=[WEATHER],
-        reasoning_effort="low",  # type: ignore[arg-type,list-item]
+        reasoning_effort="low",
     )
-    assert final.choices[0].message.content.startswith("The tool returned: 21C")  # type: ignore[union-attr]
+    assert answer_of(final).startswith("The tool returned: 21C")
     # The simulator verifies signatures and that the thinking block comes first.
     assistant_turn = last_body(sim_stats)["messages"][1]["content"]
     assert assistant_turn[0] == block
@@ -349,7 +354,7 @@ def test_a_parameter_anthropic_cannot_honour_is_a_400_naming_it(sdk: openai.Open
         sdk.chat.completions.create(
             model=CLAUDE, messages=user("x"), response_format={"type": "json_object"}
         )
-    assert caught.value.param == "response_format"  # type: ignore[attr-defined]
+    assert caught.value.param == "response_format"
 
 
 def test_rate_limited_anthropic_is_429_with_retry_after(sdk: openai.OpenAI) -> None:
@@ -398,7 +403,8 @@ def test_cross_format_fallback_from_overloaded_anthropic_is_invisible(
     completion = sdk.chat.completions.create(
         model="claude-fallback", messages=user("Anyone there?")
     )
-    assert completion.object == "chat.completion" and completion.model == "claude-fallback"
+    assert completion.object == "chat.completion"
+    assert completion.model == "claude-fallback"
     assert completion.id.startswith("chatcmpl-")
     assert completion.choices[0].message.content and completion.choices[0].finish_reason == "stop"
     validate("CreateChatCompletionResponse", completion.model_dump(exclude_unset=True))

@@ -241,7 +241,8 @@ def test_embeddings_in_both_encodings(
     response = httpx.post(gateway.url + "/v1/embeddings", json=body, timeout=30)
     assert response.status_code == 200
     result = response.json()
-    validate("CreateEmbeddingResponse", result)
+    if encoding_format == "float":  # OpenAI's schema types the embedding as floats only
+        validate("CreateEmbeddingResponse", result)
     first = result["data"][0]["embedding"]
     length = len(base64.b64decode(first)) // 4 if encoding_format == "base64" else len(first)
     assert length == 1536 and result["model"] == EMBED

@@ -116,8 +116,10 @@ def google_gateway(
 
 
 @pytest.fixture()
-def sdk(google_gateway: Running) -> openai.OpenAI:
-    return openai.OpenAI(base_url=google_gateway.url + "/v1", api_key="sk-client", max_retries=0)
+def sdk(google_gateway: Running) -> Iterator[openai.OpenAI]:
+    url = google_gateway.url + "/v1"
+    with openai.OpenAI(base_url=url, api_key="sk-client", max_retries=0) as client:
+        yield client
 
 
 def last_upstream_request(simulator: Running) -> dict[str, Any]:

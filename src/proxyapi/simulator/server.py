@@ -16,6 +16,10 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from . import openai_errors as errors
+from .anthropic_format import add_anthropic_routes
+from .azure_format import add_azure_routes
+from .cohere_format import add_cohere_routes
+from .google_format import add_google_routes
 from .knobs import SimulatorSettings, load_settings
 from .openai_format import add_openai_routes
 from .state import SIM_STATE, SimulatorState
@@ -59,6 +63,10 @@ def build_app(settings: SimulatorSettings) -> web.Application:
     app = web.Application(middlewares=[record_requests], client_max_size=_MAX_BODY)
     app[SIM_STATE] = SimulatorState.from_settings(settings)
     add_openai_routes(app)
+    add_azure_routes(app)
+    add_cohere_routes(app)
+    add_google_routes(app)
+    add_anthropic_routes(app)
     app.router.add_get("/_sim/stats", _stats)
     app.router.add_post("/_sim/reset", _reset)
     return app

@@ -209,6 +209,14 @@ def test_a_failed_generation_is_a_retryable_upstream_error(
     assert raised.value.is_retryable
 
 
+def test_a_finish_reason_cohere_adds_later_reads_as_stop() -> None:
+    body = orjson.dumps(
+        {"id": "x", "finish_reason": "SOMETHING_NEW", "message": {"role": "assistant"}}
+    )
+    raw = CohereAdapter().parse_chat(200, body, {"model": MODEL})
+    assert orjson.loads(raw)["choices"][0]["finish_reason"] == "stop"
+
+
 # -- streams ---------------------------------------------------------------------------
 
 

@@ -297,7 +297,7 @@ def test_drop_params_drops_what_gemini_cannot_honour_and_logs_it_at_debug(
 
 
 def test_user_is_dropped_silently() -> None:
-    assert "user" not in json.dumps(sent({"messages": USER, "user": "u-1"}))
+    assert "u-1" not in json.dumps(sent({"messages": USER, "user": "u-1"}))
 
 
 # --- responses -----------------------------------------------------------------------

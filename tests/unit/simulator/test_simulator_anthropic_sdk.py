@@ -17,8 +17,8 @@ from sse_reader import StartSimulator
 
 from proxyapi.simulator import RunningSimulator
 
-MODEL = "claude-sonnet-4-5"
-WEATHER = {
+MODEL = "claude-opus-4-7"
+WEATHER: Any = {
     "name": "get_weather",
     "description": "Get the current weather in a city",
     "input_schema": {
@@ -36,17 +36,27 @@ async def claude(simulator: RunningSimulator) -> AsyncIterator[AsyncAnthropic]:
         yield sdk
 
 
+def blocks(message: anthropic.types.Message) -> list[Any]:
+    """The content blocks, untyped: each test checks the block types it expects."""
+    return list(message.content)
+
+
 def ask(text: str) -> list[Any]:
     return [{"role": "user", "content": text}]
+
+
+def user_turn(*content: Any) -> Any:
+    return {"role": "user", "content": list(content)}
 
 
 async def test_sdk_parses_a_plain_message(claude: AsyncAnthropic) -> None:
     message = await claude.messages.create(
         model=MODEL, max_tokens=256, system="Be brief.", messages=ask("Hello there")
     )
-    assert message.type == "message" and message.role == "assistant"
+    assert message.type == "message"
+    assert message.role == "assistant"
     assert message.model == MODEL and message.stop_reason == "end_turn"
-    (block,) = message.content
+    (block,) = blocks(message)
     assert block.type == "text" and block.text.startswith("Simulated reply to: Hello there")
     assert message.usage.input_tokens > 0 and message.usage.output_tokens > 0
 
@@ -57,7 +67,7 @@ async def test_sdk_stream_builds_the_same_text_as_the_plain_message(claude: Asyn
         pieces = [text async for text in stream.text_stream]
         final = await stream.get_final_message()
     assert len(pieces) > 1
-    assert "".join(pieces) == final.content[0].text == plain.content[0].text  # type: ignore[union-attr]
+    assert "".join(pieces) == blocks(final)[0].text == blocks(plain)[0].text
     assert final.stop_reason == "end_turn" and final.usage.output_tokens > 0
 
 
@@ -68,7 +78,7 @@ async def test_stop_sequences_and_max_tokens_end_the_answer(claude: AsyncAnthrop
         model=MODEL, max_tokens=256, messages=ask("Stop here"), stop_sequences=["reply"]
     )
     assert stopped.stop_reason == "stop_sequence" and stopped.stop_sequence == "reply"
-    assert stopped.content[0].text == "Simulated "  # type: ignore[union-attr]
+    assert blocks(stopped)[0].text == "Simulated "
 
 
 async def test_sdk_parses_tool_use_and_answers_the_tool_result(claude: AsyncAnthropic) -> None:
@@ -77,21 +87,21 @@ async def test_sdk_parses_tool_use_and_answers_the_tool_result(claude: AsyncAnth
         model=MODEL,
         max_tokens=256,
         messages=question,
-        tools=[WEATHER],  # type: ignore[list-item]
+        tools=[WEATHER],
     )
     assert first.stop_reason == "tool_use"
-    (call,) = first.content
+    (call,) = blocks(first)
     assert call.type == "tool_use" and call.name == "get_weather"
     assert call.input == {"city": "example"} and call.id.startswith("toolu_")
     result = {"type": "tool_result", "tool_use_id": call.id, "content": "18C and sunny"}
     second = await claude.messages.create(
         model=MODEL,
         max_tokens=256,
-        tools=[WEATHER],  # type: ignore[list-item]
-        messages=[*question, first.to_param(), {"role": "user", "content": [result]}],  # type: ignore[list-item]
+        tools=[WEATHER],
+        messages=[*question, first.to_param(), user_turn(result)],
     )
     assert second.stop_reason == "end_turn"
-    assert second.content[0].text.startswith("The tool returned: 18C and sunny")  # type: ignore[union-attr]
+    assert blocks(second)[0].text.startswith("The tool returned: 18C and sunny")
 
 
 async def test_sdk_accumulates_streamed_tool_input_json(claude: AsyncAnthropic) -> None:
@@ -99,13 +109,13 @@ async def test_sdk_accumulates_streamed_tool_input_json(claude: AsyncAnthropic) 
         model=MODEL,
         max_tokens=256,
         messages=ask("Call get_weather please"),
-        tools=[WEATHER],  # type: ignore[list-item]
+        tools=[WEATHER],
     ) as stream:
         kinds = [event.type async for event in stream]
         final = await stream.get_final_message()
     assert "input_json" in kinds
     assert final.stop_reason == "tool_use"
-    assert final.content[0].input == {"city": "example"}  # type: ignore[union-attr]
+    assert blocks(final)[0].input == {"city": "example"}
 
 
 async def test_tool_choice_any_forces_a_call_and_none_forbids_it(claude: AsyncAnthropic) -> None:
@@ -113,7 +123,7 @@ async def test_tool_choice_any_forces_a_call_and_none_forbids_it(claude: AsyncAn
         model=MODEL,
         max_tokens=256,
         messages=ask("Hi"),
-        tools=[WEATHER],  # type: ignore[list-item]
+        tools=[WEATHER],
         tool_choice={"type": "any"},
     )
     assert forced.stop_reason == "tool_use"
@@ -121,7 +131,7 @@ async def test_tool_choice_any_forces_a_call_and_none_forbids_it(claude: AsyncAn
         model=MODEL,
         max_tokens=256,
         messages=ask("Weather?"),
-        tools=[WEATHER],  # type: ignore[list-item]
+        tools=[WEATHER],
         tool_choice={"type": "none"},
     )
     assert free.stop_reason == "end_turn"
@@ -134,9 +144,9 @@ async def test_sdk_parses_thinking_and_accepts_it_sent_back(claude: AsyncAnthrop
         max_tokens=2048,
         thinking=THINKING,
         messages=question,
-        tools=[WEATHER],  # type: ignore[list-item]
+        tools=[WEATHER],
     )
-    thinking, call = first.content
+    thinking, call = blocks(first)
     assert thinking.type == "thinking" and thinking.signature and thinking.thinking
     assert call.type == "tool_use"
     result = {"type": "tool_result", "tool_use_id": call.id, "content": "21C"}
@@ -144,10 +154,10 @@ async def test_sdk_parses_thinking_and_accepts_it_sent_back(claude: AsyncAnthrop
         model=MODEL,
         max_tokens=2048,
         thinking=THINKING,
-        tools=[WEATHER],  # type: ignore[list-item]
-        messages=[*question, first.to_param(), {"role": "user", "content": [result]}],  # type: ignore[list-item]
+        tools=[WEATHER],
+        messages=[*question, first.to_param(), user_turn(result)],
     )
-    assert [block.type for block in second.content] == ["text"]
+    assert [block.type for block in blocks(second)] == ["text"]
 
 
 async def test_sdk_streams_thinking_with_its_signature(claude: AsyncAnthropic) -> None:
@@ -157,7 +167,7 @@ async def test_sdk_streams_thinking_with_its_signature(claude: AsyncAnthropic) -
         kinds = [event.type async for event in stream]
         final = await stream.get_final_message()
     assert "thinking" in kinds and "signature" in kinds
-    thinking, text = final.content
+    thinking, text = blocks(final)
     assert thinking.type == "thinking" and thinking.signature and thinking.thinking
     assert text.type == "text"
 
@@ -169,14 +179,14 @@ async def test_thinking_sent_back_altered_or_missing_is_refused(claude: AsyncAnt
         max_tokens=2048,
         thinking=THINKING,
         messages=question,
-        tools=[WEATHER],  # type: ignore[list-item]
+        tools=[WEATHER],
     )
-    thinking, call = first.content
-    result = {"role": "user", "content": [{"type": "tool_result", "tool_use_id": call.id}]}
-    tampered = {
+    thinking, call = blocks(first)
+    result = user_turn({"type": "tool_result", "tool_use_id": call.id})
+    tampered: Any = {
         "role": "assistant",
         "content": [
-            {"type": "thinking", "thinking": "edited", "signature": thinking.signature},  # type: ignore[union-attr]
+            {"type": "thinking", "thinking": "edited", "signature": thinking.signature},
             call.to_dict(),
         ],
     }
@@ -185,17 +195,17 @@ async def test_thinking_sent_back_altered_or_missing_is_refused(claude: AsyncAnt
             model=MODEL,
             max_tokens=2048,
             thinking=THINKING,
-            tools=[WEATHER],  # type: ignore[list-item]
-            messages=[*question, tampered, result],  # type: ignore[list-item]
+            tools=[WEATHER],
+            messages=[*question, tampered, result],
         )
-    stripped = {"role": "assistant", "content": [call.to_dict()]}
+    stripped: Any = {"role": "assistant", "content": [call.to_dict()]}
     with pytest.raises(anthropic.BadRequestError, match="Expected `thinking`"):
         await claude.messages.create(
             model=MODEL,
             max_tokens=2048,
             thinking=THINKING,
-            tools=[WEATHER],  # type: ignore[list-item]
-            messages=[*question, stripped, result],  # type: ignore[list-item]
+            tools=[WEATHER],
+            messages=[*question, stripped, result],
         )
 
 
@@ -206,19 +216,24 @@ async def test_thinking_rules_are_enforced(claude: AsyncAnthropic) -> None:
         )
     with pytest.raises(anthropic.BadRequestError, match="temperature"):
         await claude.messages.create(
-            model=MODEL, max_tokens=2048, thinking=THINKING, temperature=0.2, messages=ask("x")
+            model=MODEL,
+            max_tokens=2048,
+            thinking=THINKING,
+            messages=ask("x"),
+            extra_body={"temperature": 0.2},
         )
 
 
 async def test_structured_output_follows_the_schema(claude: AsyncAnthropic) -> None:
     schema = {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]}
+    output_config: Any = {"format": {"type": "json_schema", "schema": schema}}
     message = await claude.messages.create(
         model=MODEL,
         max_tokens=256,
         messages=ask("A number"),
-        output_config={"format": {"type": "json_schema", "schema": schema}},
+        output_config=output_config,
     )
-    assert message.content[0].text == '{"n":1}'  # type: ignore[union-attr]
+    assert blocks(message)[0].text == '{"n":1}'
 
 
 @pytest.mark.parametrize(
@@ -277,8 +292,15 @@ async def test_error_mid_stream_raises_from_the_sdk_stream(claude: AsyncAnthropi
     assert body["error"]["type"] == "overloaded_error"
 
 
-async def test_api_key_is_checked_when_the_simulator_has_one(start: StartSimulator) -> None:
+async def test_api_key_is_checked_when_the_simulator_has_one(
+    start: StartSimulator, http: aiohttp.ClientSession
+) -> None:
     simulator = await start(api_key="sk-ant-right")
+    body = {"model": MODEL, "max_tokens": 8, "messages": ask("x")}
+    for key, status in (("sk-ant-right", 200), ("sk-ant-wrong", 401), ("", 401)):
+        headers = {"x-api-key": key, "anthropic-version": "2023-06-01"}
+        async with http.post(f"{simulator.url}/v1/messages", json=body, headers=headers) as answer:
+            assert answer.status == status
     async with AsyncAnthropic(base_url=simulator.url, api_key="sk-ant-wrong", max_retries=0) as bad:
         with pytest.raises(anthropic.AuthenticationError, match="invalid x-api-key"):
             await bad.messages.create(model=MODEL, max_tokens=8, messages=ask("x"))
@@ -292,7 +314,8 @@ async def test_models_list_has_anthropic_shape_only_for_anthropic_callers(
     claude: AsyncAnthropic, simulator: RunningSimulator, http: aiohttp.ClientSession
 ) -> None:
     page = await claude.models.list()
-    assert page.data and page.data[0].type == "model" and page.data[0].id
+    assert page.data[0].type == "model"
+    assert page.data[0].id
     async with http.get(f"{simulator.url}/v1/models") as response:
         openai_shape = await response.json()
     assert openai_shape["object"] == "list" and openai_shape["data"][0]["object"] == "model"

@@ -37,6 +37,11 @@ WEATHER_TOOL: list[Any] = [
 MakeClient = Callable[..., cohere.AsyncClientV2]
 
 
+def user(text: str) -> Any:
+    """One user turn, as the SDK accepts it (a plain dict, typed loosely for mypy)."""
+    return [{"role": "user", "content": text}]
+
+
 @pytest.fixture
 async def co_client() -> AsyncIterator[MakeClient]:
     """Cohere clients on httpx clients this fixture closes."""
@@ -59,7 +64,7 @@ def co(simulator: RunningSimulator, co_client: MakeClient) -> cohere.AsyncClient
 
 
 async def test_chat_answers_with_text_content_and_usage(co: cohere.AsyncClientV2) -> None:
-    response = await co.chat(model=MODEL, messages=[{"role": "user", "content": "Hello Cohere"}])
+    response = await co.chat(model=MODEL, messages=user("Hello Cohere"))
     assert response.finish_reason == "COMPLETE"
     assert response.message.content is not None
     text = response.message.content[0]
@@ -69,9 +74,7 @@ async def test_chat_answers_with_text_content_and_usage(co: cohere.AsyncClientV2
 
 
 async def test_max_tokens_cuts_the_answer_with_max_tokens(co: cohere.AsyncClientV2) -> None:
-    response = await co.chat(
-        model=MODEL, messages=[{"role": "user", "content": "Talk a lot"}], max_tokens=3
-    )
+    response = await co.chat(model=MODEL, messages=user("Talk a lot"), max_tokens=3)
     assert response.finish_reason == "MAX_TOKENS"
 
 
@@ -124,7 +127,7 @@ async def test_streamed_tool_calls_carry_plan_id_name_and_arguments(
         event
         async for event in co.chat_stream(
             model=MODEL,
-            messages=[{"role": "user", "content": "weather in Oslo?"}],
+            messages=user("weather in Oslo?"),
             tools=WEATHER_TOOL,
             tool_choice="REQUIRED",
         )
@@ -169,10 +172,15 @@ async def test_embed_returns_each_requested_type(
     assert response.meta is not None and response.meta.billed_units is not None
 
 
-async def test_embed_without_input_type_is_a_bad_request(co: cohere.AsyncClientV2) -> None:
-    with pytest.raises(cohere.BadRequestError) as raised:
-        await co.embed(model="embed-v4.0", texts=["x"], request_options=NO_RETRIES)
-    assert "input_type" in raised.value.body["message"]
+async def test_embed_without_input_type_is_a_400_in_coheres_shape(
+    simulator: RunningSimulator,
+) -> None:
+    async with aiohttp.ClientSession() as http:
+        body = {"model": "embed-v4.0", "texts": ["x"]}
+        async with http.post(f"{simulator.url}/v2/embed", json=body) as response:
+            assert response.status == 400
+            error = await response.json()
+    assert set(error) == {"id", "message"} and "input_type" in error["message"]
 
 
 async def test_models_list_parses_in_cohere_shape(co: cohere.AsyncClientV2) -> None:
@@ -195,7 +203,7 @@ async def test_a_prompt_over_the_context_window_says_too_many_tokens(
     with pytest.raises(cohere.BadRequestError) as raised:
         await co.chat(
             model=MODEL,
-            messages=[{"role": "user", "content": "word " * 100}],
+            messages=user("word " * 100),
             request_options={
                 "max_retries": 0,
                 "additional_headers": {"x-sim-context-window": "20"},
@@ -221,21 +229,17 @@ async def test_injected_errors_raise_the_sdks_exception_for_their_status(
 ) -> None:
     options: Any = {"max_retries": 0, "additional_headers": {"x-sim-error-status": str(status)}}
     with pytest.raises(error_class):
-        await co.chat(
-            model=MODEL, messages=[{"role": "user", "content": "x"}], request_options=options
-        )
+        await co.chat(model=MODEL, messages=user("x"), request_options=options)
 
 
 async def test_a_wrong_key_is_unauthorized(start: StartSimulator, co_client: MakeClient) -> None:
     simulator = await start(api_key="right-key")
     with pytest.raises(cohere.UnauthorizedError) as raised:
         await co_client(simulator, "wrong").chat(
-            model=MODEL, messages=[{"role": "user", "content": "x"}], request_options=NO_RETRIES
+            model=MODEL, messages=user("x"), request_options=NO_RETRIES
         )
     assert raised.value.body["message"] == "invalid api token"
-    await co_client(simulator, "right-key").chat(
-        model=MODEL, messages=[{"role": "user", "content": "x"}]
-    )
+    await co_client(simulator, "right-key").chat(model=MODEL, messages=user("x"))
 
 
 async def test_a_stream_failing_midway_ends_with_an_error_message_end(
@@ -244,9 +248,7 @@ async def test_a_stream_failing_midway_ends_with_an_error_message_end(
     options: Any = {"additional_headers": {"x-sim-error-after-chunks": "3"}}
     events = [
         event
-        async for event in co.chat_stream(
-            model=MODEL, messages=[{"role": "user", "content": "x"}], request_options=options
-        )
+        async for event in co.chat_stream(model=MODEL, messages=user("x"), request_options=options)
     ]
     assert len(events) == 4
     assert events[-1].type == "message-end" and events[-1].delta is not None

@@ -14,6 +14,10 @@ from sse_reader import StartSimulator
 
 from proxyapi.simulator import RunningSimulator
 
+# google-genai subclasses aiohttp.ClientSession when aiohttp is installed; aiohttp warns.
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:Inheritance class AiohttpClientSession from ClientSession:DeprecationWarning"
+)
 MakeClient = Callable[..., Awaitable[genai.client.AsyncClient]]
 WEATHER = types.Tool(
     function_declarations=[
