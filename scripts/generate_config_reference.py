@@ -70,7 +70,6 @@ PENDING: dict[str, str] = {
 PENDING_KEYS: frozenset[str] = frozenset(
     {
         "app.name",
-        "app.version",
         "app.debug",
         "server.debug",
         "server.reload",
@@ -98,11 +97,8 @@ PENDING_KEYS: frozenset[str] = frozenset(
         "memory.cache_cleanup_interval",
         "memory.gc_tuning",
         "memory.profiling",
-        "logging.max_file_size",
-        "logging.max_files",
         "logging.rotation",
         "logging.compression",
-        "logging.encoding",
         "logging.structured",
         "logging.filters",
         "logging.external",
