@@ -16,8 +16,8 @@ ProxyError                         status, type, code; rendered once as OpenAI J
     UpstreamTimeout          504  (also a TimeoutError)
     UpstreamConnectError     502  (also a ConnectionError)
     UpstreamAuthError        502  (the provider refused our key)
-    UpstreamRateLimited      429  (retry_after)
-    UpstreamStatusError      the upstream's own status
+    UpstreamRateLimited      429
+    UpstreamStatusError      the upstream's own status (Retry-After on 503 / 529)
     ContextLengthExceeded    400  context_length_exceeded
   NoProviderAvailable       503  (nothing could be tried)
   AllProvidersFailed        502  (everything tried failed)
@@ -145,13 +145,21 @@ class RateLimited(ClientError):
         self.retry_after = retry_after
 
     def headers(self) -> dict[str, str]:
-        if self.retry_after is None:
-            return {}
-        return {"Retry-After": str(max(1, round(self.retry_after)))}
+        return retry_after_header(self.retry_after)
+
+
+def retry_after_header(seconds: float | None) -> dict[str, str]:
+    """``Retry-After`` in whole seconds (at least 1, RFC 9110 delay-seconds), if known."""
+    if seconds is None:
+        return {}
+    return {"Retry-After": str(max(1, round(seconds)))}
 
 
 class UpstreamError(ProxyError):
-    """A provider failed; ``is_retryable`` says whether the next candidate may be tried."""
+    """A provider failed; ``is_retryable`` says whether the next candidate may be tried.
+
+    ``retry_after`` is the upstream's own hint (seconds), sent on as ``Retry-After``.
+    """
 
     status = 502
     type = "upstream_error"
@@ -167,11 +175,16 @@ class UpstreamError(ProxyError):
         param: str | None = None,
         code: str | None = None,
         error_type: str | None = None,
+        retry_after: float | None = None,
     ) -> None:
         super().__init__(message, param=param, code=code)
         self.provider = provider
         self.upstream_status = upstream_status
         self.error_type = error_type or self.type
+        self.retry_after = retry_after
+
+    def headers(self) -> dict[str, str]:
+        return retry_after_header(self.retry_after)
 
     def to_dict(self) -> dict[str, Any]:
         body = super().to_dict()
@@ -212,15 +225,6 @@ class UpstreamRateLimited(UpstreamError):
     status = 429
     type = "rate_limit_error"
     code = "rate_limit_exceeded"
-
-    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
-        super().__init__(message, **kwargs)
-        self.retry_after = retry_after
-
-    def headers(self) -> dict[str, str]:
-        if self.retry_after is None:
-            return {}
-        return {"Retry-After": str(max(1, round(self.retry_after)))}
 
 
 class UpstreamStatusError(UpstreamError):

@@ -28,14 +28,10 @@ from urllib.parse import quote
 
 import orjson
 
-from proxyapi.errors import UpstreamError, UpstreamRateLimited
+from proxyapi.errors import UpstreamError
+from proxyapi.providers._errors import rate_limited, read_error
 from proxyapi.providers.base import Deployment, JSONObject, UpstreamRequest
-from proxyapi.providers.openai import (
-    OpenAIAdapter,
-    OpenAIStreamTranslator,
-    parse_retry_after,
-    read_error,
-)
+from proxyapi.providers.openai import OpenAIAdapter, OpenAIStreamTranslator
 from proxyapi.transport.sse import DONE, SSEEvent, encode_data
 
 # The newest GA version when this was written; the data-plane reference lists
@@ -161,14 +157,7 @@ class AzureOpenAIAdapter(OpenAIAdapter):
             # Azure's body says {"code": "429", "message": "Requests to the
             # ChatCompletions_Create Operation ... Please retry after 6 seconds."}
             # and its headers carry retry-after and retry-after-ms.
-            message = read_error(body)[0]
-            return UpstreamRateLimited(
-                message,
-                retry_after=parse_retry_after(headers),
-                provider=provider,
-                upstream_status=status,
-                code="rate_limit_exceeded",
-            )
+            return rate_limited(read_error(body)[0], headers, provider)
         # The rest is OpenAI's classification: context_length_exceeded is the
         # same code and wording, and a content-filter 400 keeps its status and
         # its code "content_filter" (Azure OpenAI "Content filtering" docs).

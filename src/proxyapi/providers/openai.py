@@ -12,12 +12,12 @@ from collections.abc import Mapping
 
 import orjson
 
-from proxyapi.errors import (
-    ContextLengthExceeded,
-    UpstreamAuthError,
-    UpstreamError,
-    UpstreamRateLimited,
-    UpstreamStatusError,
+from proxyapi.errors import ContextLengthExceeded, UpstreamAuthError, UpstreamError
+from proxyapi.providers._errors import (
+    parse_retry_after as parse_retry_after,
+    rate_limited,
+    read_error as read_error,
+    status_error,
 )
 from proxyapi.providers.base import Deployment, JSONObject, UpstreamRequest
 from proxyapi.transport.sse import DONE, DONE_EVENT, SSEEvent, encode_data
@@ -33,46 +33,13 @@ def build_headers(deployment: Deployment) -> dict[str, str]:
     return headers
 
 
-def parse_retry_after(headers: Mapping[str, str]) -> float | None:
-    """Seconds to wait, from ``retry-after-ms`` (OpenAI) or ``Retry-After`` (RFC 9110)."""
-    millis = headers.get("retry-after-ms")
-    if millis:
-        try:
-            return float(millis) / 1000
-        except ValueError:
-            pass
-    seconds = headers.get("retry-after")
-    if seconds:
-        try:
-            return float(seconds)
-        except ValueError:
-            return None  # An HTTP-date; rare from LLM providers, not worth parsing.
-    return None
-
-
-def read_error(body: bytes) -> tuple[str, str | None, str | None, str | None]:
-    """(message, type, param, code) from an OpenAI-shaped error body, tolerating others."""
-    try:
-        parsed = orjson.loads(body) if body else None
-    except orjson.JSONDecodeError:
-        parsed = None
-    error = parsed.get("error") if isinstance(parsed, dict) else None
-    if isinstance(error, dict):
-        message = error.get("message")
-        return (
-            str(message) if message else "Upstream error",
-            _str_or_none(error.get("type")),
-            _str_or_none(error.get("param")),
-            _str_or_none(error.get("code")),
-        )
-    if isinstance(error, str):
-        return error, None, None, None
-    text = body[:200].decode("utf-8", "replace").strip()
-    return text or "Upstream error", None, None, None
-
-
-def _str_or_none(value: object) -> str | None:
-    return None if value is None else str(value)
+def read_model_list(body: bytes, list_key: str = "data", name_key: str = "id") -> list[str]:
+    """Model names from a listing: OpenAI's ``{"data": [{"id"}]}``, or another provider's keys."""
+    parsed = orjson.loads(body)
+    models = parsed.get(list_key) if isinstance(parsed, dict) else None
+    if not isinstance(models, list):
+        return []
+    return [str(m[name_key]) for m in models if isinstance(m, dict) and m.get(name_key)]
 
 
 class OpenAIStreamTranslator:
@@ -132,24 +99,14 @@ class OpenAIAdapter:
         return UpstreamRequest("GET", f"{deployment.base_url}/models", headers)
 
     def parse_models(self, body: bytes) -> list[str]:
-        parsed = orjson.loads(body)
-        data = parsed.get("data") if isinstance(parsed, dict) else None
-        if not isinstance(data, list):
-            return []
-        return [str(m["id"]) for m in data if isinstance(m, dict) and m.get("id")]
+        return read_model_list(body)
 
     def classify_error(
         self, status: int, headers: Mapping[str, str], body: bytes, provider: str
     ) -> UpstreamError:
         message, error_type, param, code = read_error(body)
         if status == 429:
-            return UpstreamRateLimited(
-                message,
-                retry_after=parse_retry_after(headers),
-                provider=provider,
-                upstream_status=status,
-                code=code or "rate_limit_exceeded",
-            )
+            return rate_limited(message, headers, provider, code=code)
         if status in (401, 403):
             return UpstreamAuthError(provider, status)
         lowered = message.lower()
@@ -159,11 +116,6 @@ class OpenAIAdapter:
             return ContextLengthExceeded(
                 message, provider=provider, upstream_status=status, param=param or "messages"
             )
-        return UpstreamStatusError(
-            message,
-            provider=provider,
-            upstream_status=status,
-            param=param,
-            code=code,
-            error_type=error_type or ("server_error" if status >= 500 else "invalid_request_error"),
+        return status_error(
+            message, headers, provider, status, param=param, code=code, error_type=error_type
         )

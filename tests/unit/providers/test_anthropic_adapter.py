@@ -448,6 +448,20 @@ def test_overloaded_and_api_errors_are_retryable(status: int, kind: str) -> None
     assert error.is_retryable and error.error_code == kind
 
 
+def test_529_overloaded_with_retry_after_is_retryable_and_carries_it() -> None:
+    body = _error_body("overloaded_error", "Overloaded")
+    error = ADAPTER.classify_error(529, {"retry-after": "12"}, body, "claude")
+    assert isinstance(error, UpstreamStatusError)
+    assert error.is_retryable and error.retry_after == 12
+    assert error.http_status == 529 and error.headers() == {"Retry-After": "12"}
+
+
+def test_500_does_not_carry_retry_after() -> None:
+    body = _error_body("api_error", "Internal server error")
+    error = ADAPTER.classify_error(500, {"retry-after": "12"}, body, "claude")
+    assert error.is_retryable and error.retry_after is None and error.headers() == {}
+
+
 @pytest.mark.parametrize("status", [401, 403])
 def test_auth_failures_are_upstream_auth_errors(status: int) -> None:
     body = _error_body("authentication_error", "invalid x-api-key")

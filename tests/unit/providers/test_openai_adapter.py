@@ -82,6 +82,13 @@ def test_429_is_rate_limited_and_retryable_with_retry_after() -> None:
     assert error.retry_after == 3.0
 
 
+def test_503_with_retry_after_is_retryable_and_sends_it_on() -> None:
+    body = error_body("overloaded", type_="server_error")
+    error = OpenAIAdapter().classify_error(503, {"retry-after-ms": "2500"}, body, "openai")
+    assert isinstance(error, UpstreamStatusError) and error.is_retryable
+    assert error.retry_after == 2.5 and error.headers() == {"Retry-After": "2"}
+
+
 def test_5xx_is_retryable_and_4xx_is_not() -> None:
     adapter = OpenAIAdapter()
     server = adapter.classify_error(503, {}, error_body("overloaded", type_="server_error"), "p")

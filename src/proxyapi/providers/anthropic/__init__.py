@@ -22,6 +22,7 @@ from proxyapi.providers.anthropic.chat import (
 from proxyapi.providers.anthropic.errors import classify_error
 from proxyapi.providers.anthropic.stream import AnthropicStreamTranslator
 from proxyapi.providers.base import Deployment, JSONObject, UpstreamRequest
+from proxyapi.providers.openai import read_model_list
 
 __all__ = [
     "ANTHROPIC_VERSION",
@@ -89,11 +90,7 @@ class AnthropicAdapter:
         return UpstreamRequest("GET", url, build_headers(deployment, has_body=False))
 
     def parse_models(self, body: bytes) -> list[str]:
-        parsed = orjson.loads(body)
-        data = parsed.get("data") if isinstance(parsed, dict) else None
-        if not isinstance(data, list):
-            return []
-        return [str(m["id"]) for m in data if isinstance(m, dict) and m.get("id")]
+        return read_model_list(body)
 
     def classify_error(
         self, status: int, headers: Mapping[str, str], body: bytes, provider: str

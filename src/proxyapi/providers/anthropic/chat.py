@@ -25,13 +25,19 @@ Decisions a reader needs (also in the README's provider table):
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import orjson
 
 from proxyapi.errors import InvalidRequest
+from proxyapi.providers._openai_shape import (
+    assistant_message,
+    choice,
+    completion,
+    tool_call,
+    usage,
+)
 from proxyapi.providers.base import JSONObject
 
 logger = logging.getLogger("proxyapi.providers.anthropic")
@@ -504,50 +510,36 @@ def openai_usage(
     cache_creation_input_tokens, and cache_read_input_tokens".)
     """
     prompt = input_tokens + cache_read + cache_creation
-    return {
-        "prompt_tokens": prompt,
-        "completion_tokens": output_tokens,
-        "total_tokens": prompt + output_tokens,
-        "prompt_tokens_details": {"cached_tokens": cache_read},
-    }
+    return usage(prompt, output_tokens, cached=cache_read)
 
 
 def _int(value: Any) -> int:
     return value if isinstance(value, int) else 0
 
 
-def usage_of(usage: Any) -> JSONObject:
-    usage = usage if isinstance(usage, dict) else {}
+def usage_of(counts: Any) -> JSONObject:
+    counts = counts if isinstance(counts, dict) else {}
     return openai_usage(
-        _int(usage.get("input_tokens")),
-        _int(usage.get("output_tokens")),
-        _int(usage.get("cache_read_input_tokens")),
-        _int(usage.get("cache_creation_input_tokens")),
+        _int(counts.get("input_tokens")),
+        _int(counts.get("output_tokens")),
+        _int(counts.get("cache_read_input_tokens")),
+        _int(counts.get("cache_creation_input_tokens")),
     )
 
 
-def parse_message(raw: bytes, request: JSONObject) -> bytes:
-    """A Messages API ``message`` as an OpenAI ``chat.completion`` (JSON bytes)."""
-    message = orjson.loads(raw)
+def _read_content(content: Any) -> tuple[list[str], list[str], list[JSONObject], list[JSONObject]]:
+    """(text pieces, thinking pieces, thinking blocks, tool calls) of a message's content."""
     texts: list[str] = []
     reasoning: list[str] = []
     thinking: list[JSONObject] = []
     calls: list[JSONObject] = []
-    for block in message.get("content") or ():
+    for block in content or ():
         kind = block.get("type")
         if kind == "text":
             texts.append(block.get("text") or "")
         elif kind == "tool_use":
-            calls.append(
-                {
-                    "id": block.get("id"),
-                    "type": "function",
-                    "function": {
-                        "name": block.get("name"),
-                        "arguments": orjson.dumps(block.get("input") or {}).decode(),
-                    },
-                }
-            )
+            arguments = orjson.dumps(block.get("input") or {}).decode()
+            calls.append(tool_call(block.get("id"), block.get("name"), arguments))
         elif kind == "thinking":
             reasoning.append(block.get("thinking") or "")
             thinking.append(
@@ -559,29 +551,26 @@ def parse_message(raw: bytes, request: JSONObject) -> bytes:
             )
         elif kind == "redacted_thinking":
             thinking.append({"type": "redacted_thinking", "data": block.get("data")})
-    answer: JSONObject = {
-        "role": "assistant",
-        "content": "".join(texts) if texts or not calls else None,
-        "refusal": None,
-    }
-    if calls:
-        answer["tool_calls"] = calls
+    return texts, reasoning, thinking, calls
+
+
+def parse_message(raw: bytes, request: JSONObject) -> bytes:
+    """A Messages API ``message`` as an OpenAI ``chat.completion`` (JSON bytes)."""
+    message = orjson.loads(raw)
+    texts, reasoning, thinking, calls = _read_content(message.get("content"))
+    answer = assistant_message(
+        "".join(texts) if texts or not calls else None,
+        reasoning="".join(reasoning) if thinking else None,
+        tool_calls=calls,
+    )
     if thinking:
-        answer["reasoning_content"] = "".join(reasoning)
         answer["thinking_blocks"] = thinking
-    completion = {
-        "id": f"chatcmpl-{message.get('id', '')}",
-        "object": "chat.completion",
-        "created": int(time.time()),
-        "model": request.get("model"),
-        "choices": [
-            {
-                "index": 0,
-                "message": answer,
-                "logprobs": None,
-                "finish_reason": finish_reason(message.get("stop_reason")),
-            }
-        ],
-        "usage": usage_of(message.get("usage")),
-    }
-    return orjson.dumps(completion)
+    stop = finish_reason(message.get("stop_reason"))
+    return orjson.dumps(
+        completion(
+            f"chatcmpl-{message.get('id', '')}",
+            request.get("model"),
+            [choice(answer, stop)],
+            usage_of(message.get("usage")),
+        )
+    )

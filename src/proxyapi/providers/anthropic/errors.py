@@ -12,7 +12,8 @@ Anthropic answers every failure as ``{"type": "error", "error": {"type", "messag
 413 request_too_large       passed on, not retried (Cloudflare, before the API)
 429 rate_limit_error        -> UpstreamRateLimited, honouring retry-after
 500 api_error               retryable
-529 overloaded_error        retryable: Anthropic is busy for everyone, another provider is not
+529 overloaded_error        retryable: Anthropic is busy for everyone, another provider is not;
+                            its retry-after is kept and sent on as Retry-After
 ```
 
 The same body arrives mid-stream as an ``event: error`` SSE event
@@ -24,16 +25,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import orjson
-
-from proxyapi.errors import (
-    ContextLengthExceeded,
-    UpstreamAuthError,
-    UpstreamError,
-    UpstreamRateLimited,
-    UpstreamStatusError,
-)
-from proxyapi.providers.openai import parse_retry_after
+from proxyapi.errors import ContextLengthExceeded, UpstreamAuthError, UpstreamError
+from proxyapi.providers._errors import rate_limited, read_error, status_error
+from proxyapi.providers._openai_shape import error_event
 
 # Both wordings Anthropic uses when a request does not fit the context window:
 # "prompt is too long: 219898 tokens > 200000 maximum" (seen in
@@ -55,24 +49,6 @@ _OPENAI_ERRORS: Mapping[str, tuple[str, str | None]] = {
 }
 
 
-def read_error(body: bytes) -> tuple[str, str | None]:
-    """(message, Anthropic error type) from an error body, tolerating foreign shapes."""
-    try:
-        parsed: Any = orjson.loads(body) if body else None
-    except orjson.JSONDecodeError:
-        parsed = None
-    error = parsed.get("error") if isinstance(parsed, dict) else None
-    if isinstance(error, dict):
-        message = error.get("message")
-        kind = error.get("type")
-        return (
-            str(message) if message else "Upstream error",
-            str(kind) if isinstance(kind, str) else None,
-        )
-    text = body[:200].decode("utf-8", "replace").strip()
-    return text or "Upstream error", None
-
-
 def openai_error(kind: str | None, status: int) -> tuple[str, str | None]:
     """The OpenAI (type, code) for an Anthropic error type, by status when it is unknown."""
     if kind is not None and kind in _OPENAI_ERRORS:
@@ -89,15 +65,10 @@ def classify_error(
     status: int, headers: Mapping[str, str], body: bytes, provider: str
 ) -> UpstreamError:
     """An Anthropic error answer as the gateway's error class (which decides fallback)."""
-    message, kind = read_error(body)
+    # Anthropic's error body has OpenAI's {"error": {"type", "message"}} shape.
+    message, kind, _, _ = read_error(body)
     if status == 429:
-        return UpstreamRateLimited(
-            message,
-            retry_after=parse_retry_after(headers),
-            provider=provider,
-            upstream_status=status,
-            code="rate_limit_exceeded",
-        )
+        return rate_limited(message, headers, provider, code="rate_limit_exceeded")
     if status in (401, 403):
         return UpstreamAuthError(provider, status)
     if status in (400, 413) and is_context_error(message):
@@ -105,10 +76,9 @@ def classify_error(
             message, provider=provider, upstream_status=status, param="messages"
         )
     error_type, code = openai_error(kind, status)
-    # 500 api_error and 529 overloaded_error are >= 500, so retryable on the next provider.
-    return UpstreamStatusError(
-        message, provider=provider, upstream_status=status, code=code, error_type=error_type
-    )
+    # 500 api_error and 529 overloaded_error are >= 500, so retryable on the next provider;
+    # a 529's retry-after is kept (status_error), for when every provider is busy.
+    return status_error(message, headers, provider, status, code=code, error_type=error_type)
 
 
 def stream_error_event(data: Any) -> bytes:
@@ -121,8 +91,3 @@ def stream_error_event(data: Any) -> bytes:
         kind = error.get("type") if isinstance(error.get("type"), str) else None
     error_type, code = openai_error(kind, 500)
     return error_event(message, error_type, code)
-
-
-def error_event(message: str, error_type: str, code: str | None) -> bytes:
-    body = {"error": {"message": message, "type": error_type, "param": None, "code": code}}
-    return b"data: " + orjson.dumps(body) + b"\n\n"

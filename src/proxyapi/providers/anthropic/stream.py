@@ -24,71 +24,42 @@ message_stop                      usage chunk (stream_options.include_usage), [D
 error                             an OpenAI error event; the stream ends, no [DONE]
 ```
 
-Tool-call ``index`` counts tool calls only, not every content block. Chunks are
-assembled from pre-encoded bytes around the one orjson-encoded fragment that changes.
+Tool-call ``index`` counts tool calls only, not every content block. ``ChunkWriter``
+encodes the chunks.
 """
 
 from __future__ import annotations
 
-import secrets
-import time
 from typing import Any
 
 import orjson
 
+from proxyapi.providers._openai_shape import ChunkWriter, error_event
 from proxyapi.providers.anthropic.chat import finish_reason, openai_usage
-from proxyapi.providers.anthropic.errors import error_event, stream_error_event
+from proxyapi.providers.anthropic.errors import stream_error_event
 from proxyapi.providers.base import JSONObject
-from proxyapi.transport.sse import DONE_EVENT, SSEEvent
+from proxyapi.transport.sse import SSEEvent
 
-_FIRST_DELTA = b'{"role":"assistant","content":""}'
-_NO_FINISH = b',"logprobs":null,"finish_reason":null}]'
+_USAGE_FIELDS = (
+    "input_tokens",
+    "output_tokens",
+    "cache_read_input_tokens",
+    "cache_creation_input_tokens",
+)
 
 
 class AnthropicStreamTranslator:
     """One Anthropic stream's state: ids, tool-call indexes, thinking text, usage."""
 
-    __slots__ = (
-        "_created",
-        "_done",
-        "_finished",
-        "_head",
-        "_id",
-        "_include_usage",
-        "_model",
-        "_tail",
-        "_thinking",
-        "_tool_indexes",
-        "_usage",
-    )
+    __slots__ = ("_done", "_finished", "_out", "_thinking", "_tool_indexes", "_usage")
 
     def __init__(self, request: JSONObject) -> None:
-        options = request.get("stream_options")
-        self._include_usage = isinstance(options, dict) and options.get("include_usage") is True
-        self._model = orjson.dumps(request.get("model"))
-        self._created = int(time.time())
-        self._tail = b',"usage":null}\n\n' if self._include_usage else b"}\n\n"
-        self._set_id(f"chatcmpl-{secrets.token_hex(12)}")  # replaced by message_start's id
+        self._out = ChunkWriter(request)  # its id is replaced by message_start's
         self._tool_indexes: dict[int, int] = {}  # content block index -> tool call index
         self._thinking: dict[int, list[str]] = {}  # content block index -> thinking so far
         self._usage = [0, 0, 0, 0]  # input, output, cache read, cache creation
         self._finished = False  # the finish_reason chunk was sent
         self._done = False  # [DONE] or an error event was sent: nothing more goes out
-
-    def _set_id(self, chunk_id: str) -> None:
-        self._id = orjson.dumps(chunk_id)
-        self._head = (
-            b'data: {"id":'
-            + self._id
-            + b',"object":"chat.completion.chunk","created":'
-            + str(self._created).encode()
-            + b',"model":'
-            + self._model
-            + b',"choices":[{"index":0,"delta":'
-        )
-
-    def _chunk(self, delta: bytes) -> bytes:
-        return self._head + delta + _NO_FINISH + self._tail
 
     def feed(self, event: SSEEvent) -> list[bytes]:
         if self._done:
@@ -128,21 +99,15 @@ class AnthropicStreamTranslator:
         message = data.get("message")
         if isinstance(message, dict):
             if isinstance(message.get("id"), str):
-                self._set_id(f"chatcmpl-{message['id']}")
+                self._out.set_id(f"chatcmpl-{message['id']}")
             self._take_usage(message.get("usage"))
-        return [self._chunk(_FIRST_DELTA)]
+        return [self._out.role()]
 
     def _take_usage(self, usage: Any) -> None:
         """message_start and message_delta carry cumulative counts; the latest wins."""
         if not isinstance(usage, dict):
             return
-        names = (
-            "input_tokens",
-            "output_tokens",
-            "cache_read_input_tokens",
-            "cache_creation_input_tokens",
-        )
-        for position, name in enumerate(names):
+        for position, name in enumerate(_USAGE_FIELDS):
             value = usage.get(name)
             if isinstance(value, int):
                 self._usage[position] = value
@@ -156,24 +121,21 @@ class AnthropicStreamTranslator:
         if kind == "tool_use":
             position = len(self._tool_indexes)
             self._tool_indexes[index] = position
-            call = {
-                "index": position,
-                "id": block.get("id"),
-                "type": "function",
-                "function": {"name": block.get("name"), "arguments": ""},
-            }
-            return [self._chunk(b'{"tool_calls":' + orjson.dumps([call]) + b"}")]
+            return [self._out.tool_call_start(position, block.get("id"), block.get("name"))]
         if kind == "text" and block.get("text"):
-            return [self._chunk(b'{"content":' + orjson.dumps(block["text"]) + b"}")]
+            return [self._out.content(block["text"])]
         if kind == "thinking":
             text = block.get("thinking") or ""
             self._thinking[index] = [text]
             if text:
-                return [self._chunk(b'{"reasoning_content":' + orjson.dumps(text) + b"}")]
+                return [self._out.reasoning(text)]
         elif kind == "redacted_thinking":
             redacted = [{"type": "redacted_thinking", "data": block.get("data")}]
-            return [self._chunk(b'{"thinking_blocks":' + orjson.dumps(redacted) + b"}")]
+            return [self._thinking_blocks(redacted)]
         return []
+
+    def _thinking_blocks(self, blocks: list[JSONObject]) -> bytes:
+        return self._out.delta(b'{"thinking_blocks":' + orjson.dumps(blocks) + b"}")
 
     def _on_delta(self, data: JSONObject) -> list[bytes]:
         delta = data.get("delta")
@@ -182,22 +144,19 @@ class AnthropicStreamTranslator:
         kind = delta.get("type")
         if kind == "text_delta":
             text = delta.get("text")
-            if not text:
-                return []
-            return [self._chunk(b'{"content":' + orjson.dumps(text) + b"}")]
+            return [self._out.content(text)] if text else []
         if kind == "input_json_delta":
             position = self._tool_indexes.get(data.get("index", -1))
             fragment = delta.get("partial_json")
             if position is None or not fragment:
                 return []  # Anthropic often opens a tool input with an empty fragment.
-            call = {"index": position, "function": {"arguments": fragment}}
-            return [self._chunk(b'{"tool_calls":' + orjson.dumps([call]) + b"}")]
+            return [self._out.tool_call_arguments(position, fragment)]
         if kind == "thinking_delta":
             text = delta.get("thinking")
             if not text:
                 return []  # Anthropic closes a thinking block with an empty delta.
             self._thinking.setdefault(data.get("index", -1), []).append(text)
-            return [self._chunk(b'{"reasoning_content":' + orjson.dumps(text) + b"}")]
+            return [self._out.reasoning(text)]
         if kind == "signature_delta":
             pieces = self._thinking.pop(data.get("index", -1), [])
             block = {
@@ -205,7 +164,7 @@ class AnthropicStreamTranslator:
                 "thinking": "".join(pieces),
                 "signature": delta.get("signature"),
             }
-            return [self._chunk(b'{"thinking_blocks":' + orjson.dumps([block]) + b"}")]
+            return [self._thinking_blocks([block])]
         return []  # citations_delta and future delta types
 
     def _on_message_delta(self, data: JSONObject) -> list[bytes]:
@@ -214,33 +173,11 @@ class AnthropicStreamTranslator:
         stop_reason = delta.get("stop_reason") if isinstance(delta, dict) else None
         if stop_reason is None or self._finished:
             return []
-        return [self._finish_chunk(finish_reason(stop_reason))]
-
-    def _finish_chunk(self, reason: str) -> bytes:
         self._finished = True
-        return (
-            self._head
-            + b'{},"logprobs":null,"finish_reason":'
-            + orjson.dumps(reason)
-            + b"}]"
-            + self._tail
-        )
+        return [self._out.finish(finish_reason(stop_reason))]
 
     def _on_message_stop(self) -> list[bytes]:
         self._done = True
-        out = [] if self._finished else [self._finish_chunk("stop")]
-        if self._include_usage:
-            usage = openai_usage(*self._usage)
-            out.append(
-                b'data: {"id":'
-                + self._id
-                + b',"object":"chat.completion.chunk","created":'
-                + str(self._created).encode()
-                + b',"model":'
-                + self._model
-                + b',"choices":[],"usage":'
-                + orjson.dumps(usage)
-                + b"}\n\n"
-            )
-        out.append(DONE_EVENT)
+        out = [] if self._finished else [self._out.finish("stop")]
+        out.extend(self._out.end(openai_usage(*self._usage)))
         return out
