@@ -57,6 +57,13 @@ class EnvOverrides(BaseSettings):
     cors_origins: KeyList = Field(None, validation_alias="CORS_ORIGINS")
     ssl_certfile: str | None = Field(None, validation_alias="SSL_CERTFILE")
     ssl_keyfile: str | None = Field(None, validation_alias="SSL_KEYFILE")
+    # The seed's production HTTP client variables (http_client defaults).
+    http_max_keepalive: Count | None = Field(None, validation_alias="HTTP_MAX_KEEPALIVE")
+    http_max_connections: Positive | None = Field(None, validation_alias="HTTP_MAX_CONNECTIONS")
+    http_keepalive_expiry: Seconds | None = Field(None, validation_alias="HTTP_KEEPALIVE_EXPIRY")
+    http_timeout: Seconds | None = Field(None, validation_alias="HTTP_TIMEOUT")
+    http_connect_timeout: Seconds | None = Field(None, validation_alias="HTTP_CONNECT_TIMEOUT")
+    http_retry_attempts: Count | None = Field(None, validation_alias="HTTP_RETRY_ATTEMPTS")
 
     @field_validator("proxy_api_keys", "admin_keys", "cors_origins", mode="before")
     @classmethod
@@ -126,6 +133,13 @@ def _variable_name(loc: tuple[int | str, ...]) -> str:
 
 # (override field, path in the config tree it replaces)
 _TARGETS: Final = (
+    # HTTP_* first: PROXY_API_PROVIDER_TIMEOUT / _RETRIES below win over them.
+    ("http_max_keepalive", ("http_client", "max_keepalive_connections")),
+    ("http_max_connections", ("http_client", "max_connections")),
+    ("http_keepalive_expiry", ("http_client", "keepalive_expiry")),
+    ("http_timeout", ("http_client", "timeout")),
+    ("http_connect_timeout", ("http_client", "connect_timeout")),
+    ("http_retry_attempts", ("http_client", "retry_attempts")),
     ("host", ("server", "host")),
     ("port", ("server", "port")),
     ("debug", ("app", "debug")),

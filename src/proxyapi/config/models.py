@@ -243,7 +243,21 @@ class Config(Section):
                 next_rank += 1
             if "timeout" not in provider.model_fields_set:
                 provider.timeout = self.http_client.timeout
+            # Pool sizes and retries: the provider's own value, else an http_client
+            # value the operator set (file or HTTP_* variables), else the provider default.
+            for name in _INHERITED_POOL_FIELDS:
+                inherited = name in self.http_client.model_fields_set
+                if inherited and name not in provider.model_fields_set:
+                    setattr(provider, name, getattr(self.http_client, name))
         return self
+
+
+_INHERITED_POOL_FIELDS = (
+    "max_connections",
+    "max_keepalive_connections",
+    "keepalive_expiry",
+    "retry_attempts",
+)
 
 
 def cross_provider_problems(items: list[Any]) -> list[InitErrorDetails]:

@@ -158,3 +158,48 @@ def test_dotenv_in_cwd_is_loaded_without_overriding_set_variables(
 def test_dotenv_is_not_read_when_an_environment_is_given(tmp_path: Path) -> None:
     (tmp_path / ".env").write_text("PROXY_API_PORT=9300\n", encoding="utf-8")
     assert load_config(environ={}, cwd=tmp_path).config.server.port == 8000
+
+
+def test_http_variables_set_the_http_client_defaults_providers_inherit(tmp_path: Path) -> None:
+    config_file = tmp_path / "config.yaml"
+    config_file.write_text(
+        "providers:\n"
+        "  - {name: a, type: openai, api_key_env: A_KEY, models: [m]}\n"
+        "  - {name: b, type: openai, api_key_env: B_KEY, models: [m], max_connections: 7}\n"
+    )
+    environ = {
+        "HTTP_MAX_CONNECTIONS": "50",
+        "HTTP_KEEPALIVE_EXPIRY": "12",
+        "HTTP_CONNECT_TIMEOUT": "3",
+        "HTTP_TIMEOUT": "20",
+    }
+    config = load_config(config_file, environ=environ).config
+    inherited, own = config.providers
+    assert (inherited.max_connections, inherited.keepalive_expiry, inherited.timeout) == (
+        50,
+        12,
+        20,
+    )
+    assert own.max_connections == 7
+    assert config.http_client.connect_timeout == 3
+
+
+def test_provider_timeout_variable_wins_over_http_timeout(tmp_path: Path) -> None:
+    config_file = tmp_path / "config.yaml"
+    config_file.write_text("providers:\n  - {name: a, type: openai, api_key_env: K, models: [m]}\n")
+    environ = {"HTTP_TIMEOUT": "20", "PROXY_API_PROVIDER_TIMEOUT": "9"}
+    assert load_config(config_file, environ=environ).config.providers[0].timeout == 9
+
+
+def test_without_http_settings_providers_keep_their_own_pool_defaults(tmp_path: Path) -> None:
+    config_file = tmp_path / "config.yaml"
+    config_file.write_text("providers:\n  - {name: a, type: openai, api_key_env: K, models: [m]}\n")
+    assert load_config(config_file, environ={}).config.providers[0].max_connections == 100
+
+
+def test_a_malformed_http_variable_names_it(tmp_path: Path) -> None:
+    config_file = tmp_path / "config.yaml"
+    config_file.write_text("providers: []\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(config_file, environ={"HTTP_MAX_CONNECTIONS": "lots"})
+    assert any(p.startswith("HTTP_MAX_CONNECTIONS:") for p in caught.value.problems)
