@@ -16,6 +16,7 @@ ProxyError                         status, type, code; rendered once as OpenAI J
     UpstreamTimeout          504  (also a TimeoutError)
     UpstreamConnectError     502  (also a ConnectionError)
     UpstreamAuthError        502  (the provider refused our key)
+    CircuitOpen              503  (skipped: its breaker is open)
     UpstreamRateLimited      429
     UpstreamStatusError      the upstream's own status (Retry-After on 503 / 529)
     ContextLengthExceeded    400  context_length_exceeded
@@ -248,6 +249,19 @@ class ContextLengthExceeded(UpstreamError):
     type = "invalid_request_error"
     code = "context_length_exceeded"
     is_retryable = False
+
+
+class CircuitOpen(UpstreamError):
+    """The provider's circuit breaker is open: it was skipped without being called."""
+
+    status = 503
+    type = "service_unavailable"
+    code = "circuit_open"
+
+    def __init__(self, provider: str) -> None:
+        super().__init__(
+            f"Provider '{provider}' is failing; its circuit breaker is open.", provider=provider
+        )
 
 
 class NoProviderAvailable(ProxyError):

@@ -19,6 +19,13 @@ from proxyapi.cache.memory import MemoryCache
 from proxyapi.config.models import Config, ProviderConfig
 from proxyapi.providers.base import Deployment, ProviderAdapter
 from proxyapi.providers.registry import load_adapter
+from proxyapi.resilience import (
+    CircuitBreaker,
+    RetryPolicy,
+    RetryStats,
+    breaker_settings_for,
+    retry_policy_for,
+)
 from proxyapi.transport.client import PoolSettings, UpstreamClient
 
 logger = logging.getLogger("proxyapi.gateway")
@@ -28,11 +35,14 @@ MODELS_TTL_SECONDS = 300.0
 
 @dataclass(frozen=True, slots=True)
 class Candidate:
-    """One place a request may go: the deployment, its adapter and its pool."""
+    """One place a request may go: the deployment, its adapter, pool, breaker and retries."""
 
     deployment: Deployment
     adapter: ProviderAdapter
     client: UpstreamClient
+    breaker: CircuitBreaker
+    retry: RetryPolicy
+    retry_stats: RetryStats
 
 
 def build_deployment(provider: ProviderConfig, environ: Mapping[str, str]) -> Deployment:
@@ -97,6 +107,11 @@ class Gateway:
             deployment=build_deployment(provider, environ),
             adapter=load_adapter(provider.type),
             client=UpstreamClient(provider.name, pool),
+            breaker=CircuitBreaker(
+                provider.name, breaker_settings_for(provider.name, self.config.circuit_breaker)
+            ),
+            retry=retry_policy_for(provider, self.config.http_client),
+            retry_stats=RetryStats(),
         )
 
     def _build_routes(self) -> dict[str, tuple[Candidate, ...]]:

@@ -157,4 +157,7 @@ def gateway_config(sim_url: str) -> dict[str, object]:
         "model_overrides": {"gpt-4o": {"max_tokens": 7, "temperature": 0.25}},
         "validation": {"request": {"max_body_size": "64KB"}},
         "logging": {"level": "WARNING"},
+        # These tests are about translation and fallback: no retries, no breakers.
+        "http_client": {"retry_attempts": 0},
+        "circuit_breaker": {"enabled": False},
     }

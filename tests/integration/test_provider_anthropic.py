@@ -87,6 +87,9 @@ def anthropic_config(sim_url: str) -> dict[str, object]:
             sim_provider("openai-backup", sim_url, ["claude-fallback"], 7),
         ],
         "logging": {"level": "WARNING"},
+        # These tests are about translation and fallback: no retries, no breakers.
+        "http_client": {"retry_attempts": 0},
+        "circuit_breaker": {"enabled": False},
     }
 
 

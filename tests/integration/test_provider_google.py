@@ -81,6 +81,9 @@ def gateway_config(url: str) -> dict[str, Any]:
             ),
         ],
         "logging": {"level": "WARNING"},
+        # These tests are about translation and fallback: no retries, no breakers.
+        "http_client": {"retry_attempts": 0},
+        "circuit_breaker": {"enabled": False},
     }
 
 

@@ -8,6 +8,7 @@ chunk exists, so a stream that fails before its first byte still falls back.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -18,6 +19,7 @@ import orjson
 
 from proxyapi.errors import (
     AllProvidersFailed,
+    CircuitOpen,
     NoProviderAvailable,
     ProxyError,
     UpstreamError,
@@ -41,6 +43,7 @@ class Answer:
 
     body: bytes
     provider: str
+    attempts: int = 1
 
 
 @dataclass(slots=True)
@@ -50,6 +53,7 @@ class OpenStream:
     first: bytes
     rest: AsyncIterator[bytes]
     provider: str
+    attempts: int = 1
 
 
 def scrub(error: UpstreamError, candidate: Candidate) -> UpstreamError:
@@ -64,12 +68,19 @@ def final_error(errors: list[UpstreamError], model: str) -> ProxyError:
     """What the client hears when no candidate succeeded."""
     if not errors:
         return NoProviderAvailable(f"No provider is available for model '{model}'.")
-    if all(isinstance(e, UpstreamTimeout) for e in errors):
+    tried = [e for e in errors if not isinstance(e, CircuitOpen)]
+    if not tried:
+        names = ", ".join(e.provider for e in errors)
+        return NoProviderAvailable(
+            f"Every provider for model '{model}' is failing; their circuit breakers are open "
+            f"({names})."
+        )
+    if all(isinstance(e, UpstreamTimeout) for e in tried):
         return UpstreamTimeout(
             f"Every provider for model '{model}' timed out.", provider=errors[-1].provider
         )
-    if all(isinstance(e, UpstreamRateLimited) for e in errors):
-        return errors[-1]
+    if all(isinstance(e, UpstreamRateLimited) for e in tried):
+        return tried[-1]
     details = "; ".join(f"{e.provider}: {e.message}" for e in errors)
     return AllProvidersFailed(f"All providers failed for model '{model}'. {details}")
 
@@ -97,13 +108,13 @@ async def _attempt_json(
         return response.status, await response.read()
 
 
-def _give_up(error: UpstreamError, errors: list[UpstreamError]) -> bool:
-    """Record a failure; True when it must go to the client as it is."""
-    if not error.is_retryable:
-        return True
-    logger.info("provider %s failed (%s); trying the next one", error.provider, error.code)
-    errors.append(error)
-    return False
+class _Attempts:
+    """How many upstream calls one client request has made so far."""
+
+    __slots__ = ("count",)
+
+    def __init__(self) -> None:
+        self.count = 0
 
 
 async def _first_success(
@@ -111,21 +122,77 @@ async def _first_success(
     attempt: Callable[[Candidate, float], Awaitable[T]],
     model: str,
     deadline: float,
+    attempts: _Attempts,
 ) -> T:
-    """Run ``attempt`` on each candidate in turn until one succeeds."""
+    """Each candidate in priority order, each with its retries, until one succeeds.
+
+    An open circuit breaker skips its provider at once. A failure that cannot
+    succeed anywhere (a client error) goes straight back to the client; the others
+    are retried per the provider's policy, then the next candidate is tried. The
+    deadline bounds all of it together.
+    """
     errors: list[UpstreamError] = []
     for candidate in candidates:
-        seconds = min(candidate.deployment.timeout, _remaining(deadline))
-        if seconds <= 0:
-            break
+        if not candidate.breaker.allows():
+            errors.append(CircuitOpen(candidate.deployment.name))
+            continue
         try:
-            return await attempt(candidate, seconds)
+            return await _with_retries(candidate, attempt, deadline, attempts)
         except UpstreamError as error:
-            if _give_up(scrub(error, candidate), errors):
+            if not error.is_retryable:
                 raise
-    if not errors and _remaining(deadline) <= 0:
+            logger.info("provider %s failed (%s); trying the next one", error.provider, error.code)
+            errors.append(error)
+    if _remaining(deadline) <= 0 and not any(isinstance(e, UpstreamTimeout) for e in errors):
         errors.append(UpstreamTimeout(f"The request for model '{model}' ran out of time."))
     raise final_error(errors, model)
+
+
+async def _with_retries(
+    candidate: Candidate,
+    attempt: Callable[[Candidate, float], Awaitable[T]],
+    deadline: float,
+    attempts: _Attempts,
+) -> T:
+    """One provider: call, and retry what its policy allows. The breaker is already passed.
+
+    Exactly one of record_success / record_failure / release answers each
+    ``allows()``, as the breaker requires.
+    """
+    policy, stats, breaker = candidate.retry, candidate.retry_stats, candidate.breaker
+    tries = 0
+    while True:
+        seconds = min(candidate.deployment.timeout, _remaining(deadline))
+        if seconds <= 0:
+            breaker.release()
+            raise UpstreamTimeout(
+                "The request ran out of time.", provider=candidate.deployment.name
+            )
+        stats.record_attempt(tries)
+        attempts.count += 1
+        try:
+            result = await attempt(candidate, seconds)
+        except UpstreamError as raw_error:
+            error = scrub(raw_error, candidate)
+            if not error.is_retryable:
+                breaker.release()  # The provider answered; the request was at fault.
+                raise
+            breaker.record_failure()
+            stats.record_failure()
+            policy.record(False)
+            delay = policy.next_delay(tries, error)
+            if delay is None or delay >= _remaining(deadline) or not breaker.allows():
+                raise
+            tries += 1
+            await asyncio.sleep(delay)
+            continue
+        except BaseException:
+            breaker.release()
+            raise
+        breaker.record_success()
+        stats.record_success(tries)
+        policy.record(True)
+        return result
 
 
 async def call_json(
@@ -139,7 +206,10 @@ async def call_json(
         status, raw = await _attempt_json(candidate, build(candidate), seconds)
         return Answer(parse(candidate, status, raw), candidate.deployment.name)
 
-    return await _first_success(candidates, attempt, model, deadline)
+    attempts = _Attempts()
+    answer = await _first_success(candidates, attempt, model, deadline, attempts)
+    answer.attempts = attempts.count
+    return answer
 
 
 async def open_stream(
@@ -152,7 +222,10 @@ async def open_stream(
     async def attempt(candidate: Candidate, seconds: float) -> OpenStream:
         return await _attempt_stream(candidate, build(candidate), request_body, seconds)
 
-    return await _first_success(candidates, attempt, model, deadline)
+    attempts = _Attempts()
+    stream = await _first_success(candidates, attempt, model, deadline, attempts)
+    stream.attempts = attempts.count
+    return stream
 
 
 async def _attempt_stream(
