@@ -26,6 +26,7 @@ from proxyapi.resilience import (
     breaker_settings_for,
     retry_policy_for,
 )
+from proxyapi.resilience.chaos import ChaosMonkey
 from proxyapi.transport.client import PoolSettings, UpstreamClient
 
 logger = logging.getLogger("proxyapi.gateway")
@@ -95,6 +96,10 @@ class Gateway:
                 continue
             self.candidates_by_name[provider.name] = self._build_candidate(provider, environ)
         self.routes = self._build_routes()
+        # Off unless chaos_engineering.enabled; None keeps the request path free of it.
+        self.chaos = (
+            ChaosMonkey(config.chaos_engineering) if config.chaos_engineering.enabled else None
+        )
 
     def _build_candidate(self, provider: ProviderConfig, environ: Mapping[str, str]) -> Candidate:
         pool = PoolSettings(

@@ -211,3 +211,18 @@ def test_provider_model_lists_are_cached_not_fetched_per_request(
     sdk.models.list()
     sdk.models.retrieve("gpt-4o-mini")
     assert sim_stats()["requests"].get("/v1/models", 0) == fetched
+
+
+def test_the_response_says_which_provider_answered_and_after_how_many_calls(
+    gateway: Running,
+) -> None:
+    raw = client(gateway).chat.completions.with_raw_response.create(
+        model="fallback-model", messages=[{"role": "user", "content": "hi"}]
+    )
+    assert raw.headers["x-proxyapi-provider"] == "backup"
+    assert raw.headers["x-proxyapi-attempts"] == "2"
+    direct = client(gateway).chat.completions.with_raw_response.create(
+        model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}], stream=True
+    )
+    assert direct.headers["x-proxyapi-provider"] == "primary"
+    assert direct.headers["x-proxyapi-attempts"] == "1"

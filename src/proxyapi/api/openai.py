@@ -55,7 +55,13 @@ class PostEndpoint:
                 send, ProxyError("The gateway failed to process the request."), request_id
             )
             return
-        headers = [(REQUEST_ID, request_id)]
+        # Which provider answered, and after how many upstream calls (retries and
+        # fallbacks included): the client cannot tell otherwise, the operator wants to.
+        headers = [
+            (REQUEST_ID, request_id),
+            (b"x-proxyapi-provider", reply.provider.encode()),
+            (b"x-proxyapi-attempts", str(reply.attempts).encode()),
+        ]
         if isinstance(reply, OpenStream):
             await SSEResponse(reply.first, reply.rest, headers)(scope, receive, send)
         else:

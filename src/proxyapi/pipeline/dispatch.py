@@ -28,6 +28,7 @@ from proxyapi.errors import (
 )
 from proxyapi.gateway import Candidate
 from proxyapi.providers.base import JSONObject, StreamTranslator, UpstreamRequest
+from proxyapi.resilience.chaos import ChaosMonkey
 from proxyapi.transport.client import UpstreamResponse
 from proxyapi.transport.sse import SSEDecoder
 
@@ -108,21 +109,25 @@ async def _attempt_json(
         return response.status, await response.read()
 
 
-class _Attempts:
-    """How many upstream calls one client request has made so far."""
+@dataclass(slots=True)
+class Call:
+    """One client request on its way upstream: what it asks for and by when.
 
-    __slots__ = ("count",)
+    ``path`` is the client's route, which chaos engineering's excluded_endpoints
+    name; ``attempts`` counts upstream calls, retries and fallbacks included.
+    """
 
-    def __init__(self) -> None:
-        self.count = 0
+    model: str
+    deadline: float
+    path: str
+    chaos: ChaosMonkey | None = None
+    attempts: int = 0
 
 
 async def _first_success(
     candidates: tuple[Candidate, ...],
     attempt: Callable[[Candidate, float], Awaitable[T]],
-    model: str,
-    deadline: float,
-    attempts: _Attempts,
+    call: Call,
 ) -> T:
     """Each candidate in priority order, each with its retries, until one succeeds.
 
@@ -137,22 +142,57 @@ async def _first_success(
             errors.append(CircuitOpen(candidate.deployment.name))
             continue
         try:
-            return await _with_retries(candidate, attempt, deadline, attempts)
+            result = await _with_retries(candidate, attempt, call)
         except UpstreamError as error:
             if not error.is_retryable:
+                _observe(call, success=False)
                 raise
             logger.info("provider %s failed (%s); trying the next one", error.provider, error.code)
             errors.append(error)
-    if _remaining(deadline) <= 0 and not any(isinstance(e, UpstreamTimeout) for e in errors):
-        errors.append(UpstreamTimeout(f"The request for model '{model}' ran out of time."))
-    raise final_error(errors, model)
+        else:
+            _observe(call, success=True)
+            return result
+    _observe(call, success=False)
+    if _remaining(call.deadline) <= 0 and not any(isinstance(e, UpstreamTimeout) for e in errors):
+        errors.append(UpstreamTimeout(f"The request for model '{call.model}' ran out of time."))
+    raise final_error(errors, call.model)
+
+
+def _observe(call: Call, *, success: bool) -> None:
+    """Chaos engineering's safety judges whole requests, after retries and fallbacks."""
+    if call.chaos is not None:
+        call.chaos.record(success)
+
+
+async def _call_once(
+    candidate: Candidate,
+    attempt: Callable[[Candidate, float], Awaitable[T]],
+    seconds: float,
+    call: Call,
+) -> T:
+    """One upstream call, with any fault chaos engineering injects in front of it.
+
+    Faults go through the same error path as real failures, so they exercise the
+    real retries, breakers and fallbacks.
+    """
+    if call.chaos is not None:
+        name = candidate.deployment.name
+        fault = call.chaos.fault_for(name, call.path)
+        if fault is not None:
+            try:
+                async with asyncio.timeout(seconds):
+                    await call.chaos.apply(fault, name)
+            except TimeoutError:
+                raise UpstreamTimeout(
+                    f"Provider '{name}' did not answer in time.", provider=name
+                ) from None
+    return await attempt(candidate, seconds)
 
 
 async def _with_retries(
     candidate: Candidate,
     attempt: Callable[[Candidate, float], Awaitable[T]],
-    deadline: float,
-    attempts: _Attempts,
+    call: Call,
 ) -> T:
     """One provider: call, and retry what its policy allows. The breaker is already passed.
 
@@ -162,16 +202,16 @@ async def _with_retries(
     policy, stats, breaker = candidate.retry, candidate.retry_stats, candidate.breaker
     tries = 0
     while True:
-        seconds = min(candidate.deployment.timeout, _remaining(deadline))
+        seconds = min(candidate.deployment.timeout, _remaining(call.deadline))
         if seconds <= 0:
             breaker.release()
             raise UpstreamTimeout(
                 "The request ran out of time.", provider=candidate.deployment.name
             )
         stats.record_attempt(tries)
-        attempts.count += 1
+        call.attempts += 1
         try:
-            result = await attempt(candidate, seconds)
+            result = await _call_once(candidate, attempt, seconds, call)
         except UpstreamError as raw_error:
             error = scrub(raw_error, candidate)
             if not error.is_retryable:
@@ -181,7 +221,7 @@ async def _with_retries(
             stats.record_failure()
             policy.record(False)
             delay = policy.next_delay(tries, error)
-            if delay is None or delay >= _remaining(deadline) or not breaker.allows():
+            if delay is None or delay >= _remaining(call.deadline) or not breaker.allows():
                 raise
             tries += 1
             await asyncio.sleep(delay)
@@ -199,16 +239,14 @@ async def call_json(
     candidates: tuple[Candidate, ...],
     build: BuildRequest,
     parse: Callable[[Candidate, int, bytes], bytes],
-    model: str,
-    deadline: float,
+    call: Call,
 ) -> Answer:
     async def attempt(candidate: Candidate, seconds: float) -> Answer:
         status, raw = await _attempt_json(candidate, build(candidate), seconds)
         return Answer(parse(candidate, status, raw), candidate.deployment.name)
 
-    attempts = _Attempts()
-    answer = await _first_success(candidates, attempt, model, deadline, attempts)
-    answer.attempts = attempts.count
+    answer = await _first_success(candidates, attempt, call)
+    answer.attempts = call.attempts
     return answer
 
 
@@ -216,15 +254,13 @@ async def open_stream(
     candidates: tuple[Candidate, ...],
     build: BuildRequest,
     request_body: JSONObject,
-    model: str,
-    deadline: float,
+    call: Call,
 ) -> OpenStream:
     async def attempt(candidate: Candidate, seconds: float) -> OpenStream:
         return await _attempt_stream(candidate, build(candidate), request_body, seconds)
 
-    attempts = _Attempts()
-    stream = await _first_success(candidates, attempt, model, deadline, attempts)
-    stream.attempts = attempts.count
+    stream = await _first_success(candidates, attempt, call)
+    stream.attempts = call.attempts
     return stream
 
 

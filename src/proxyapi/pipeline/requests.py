@@ -12,8 +12,11 @@ from typing import Any
 
 from proxyapi.errors import ModelNotFound, NoProviderAvailable
 from proxyapi.gateway import Candidate, Gateway
-from proxyapi.pipeline.dispatch import Answer, OpenStream, call_json, open_stream
+from proxyapi.pipeline.dispatch import Answer, Call, OpenStream, call_json, open_stream
 from proxyapi.pipeline.validation import validate_chat, validate_embeddings
+
+CHAT_PATH = "/v1/chat/completions"
+EMBEDDINGS_PATH = "/v1/embeddings"
 
 
 def route(gateway: Gateway, model: str) -> tuple[Candidate, ...]:
@@ -29,9 +32,10 @@ def route(gateway: Gateway, model: str) -> tuple[Candidate, ...]:
     raise ModelNotFound(model)
 
 
-def deadline_of(gateway: Gateway) -> float:
-    """When the whole request, fallbacks included, must be over."""
-    return time.monotonic() + gateway.config.server.client_timeout
+def call_of(gateway: Gateway, model: str, path: str) -> Call:
+    """The request's upstream context; its deadline bounds every attempt, retry and fallback."""
+    deadline = time.monotonic() + gateway.config.server.client_timeout
+    return Call(model, deadline, path, gateway.chaos)
 
 
 async def complete_chat(gateway: Gateway, body: dict[str, Any]) -> Answer:
@@ -42,8 +46,7 @@ async def complete_chat(gateway: Gateway, body: dict[str, Any]) -> Answer:
         candidates,
         lambda c: c.adapter.build_chat(body, c.deployment),
         lambda c, status, raw: c.adapter.parse_chat(status, raw, body),
-        model,
-        deadline_of(gateway),
+        call_of(gateway, model, CHAT_PATH),
     )
 
 
@@ -55,8 +58,7 @@ async def stream_chat(gateway: Gateway, body: dict[str, Any]) -> OpenStream:
         candidates,
         lambda c: c.adapter.build_chat(body, c.deployment),
         body,
-        model,
-        deadline_of(gateway),
+        call_of(gateway, model, CHAT_PATH),
     )
 
 
@@ -68,6 +70,5 @@ async def create_embeddings(gateway: Gateway, body: dict[str, Any]) -> Answer:
         candidates,
         lambda c: c.adapter.build_embeddings(body, c.deployment),
         lambda c, status, raw: c.adapter.parse_embeddings(status, raw, body),
-        model,
-        deadline_of(gateway),
+        call_of(gateway, model, EMBEDDINGS_PATH),
     )
