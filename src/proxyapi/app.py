@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from proxyapi.api import health, openai
+from proxyapi.api import debug, health, metrics, openai
 from proxyapi.api.asgi import REQUEST_ID, request_id_of
 from proxyapi.api.responses import error_response
 from proxyapi.config.models import Config
@@ -100,7 +100,7 @@ def build_app(config: Config) -> ASGIApp:
 
     routes = Starlette(
         debug=False,
-        routes=[*openai.routes, *health.routes],
+        routes=[*openai.routes, *health.routes, *metrics.routes, *debug.routes],
         exception_handlers={
             ProxyError: handle_proxy_error,
             HTTPException: handle_http_exception,

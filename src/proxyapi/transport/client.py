@@ -11,6 +11,7 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from types import TracebackType
+from typing import Any
 
 import aiohttp
 
@@ -45,6 +46,17 @@ class ClientStats:
                 round(self.total_seconds / self.requests * 1000, 2) if self.requests else 0.0
             ),
         }
+
+
+class CountingConnector(aiohttp.TCPConnector):
+    """A TCPConnector that counts the connections it opens, for the reuse rate."""
+
+    opened = 0
+
+    async def _create_connection(self, *args: Any, **kwargs: Any) -> Any:
+        connection = await super()._create_connection(*args, **kwargs)
+        self.opened += 1
+        return connection
 
 
 class UpstreamResponse:
@@ -107,7 +119,7 @@ class UpstreamClient:
         self._timeouts: dict[tuple[float, bool], aiohttp.ClientTimeout] = {}
 
     def _open_session(self) -> aiohttp.ClientSession:
-        connector = aiohttp.TCPConnector(
+        connector = CountingConnector(
             limit=self.pool.max_connections,
             keepalive_timeout=self.pool.keepalive_expiry,
             ttl_dns_cache=300,
@@ -126,14 +138,21 @@ class UpstreamClient:
             self._session = self._open_session()
         return self._session
 
-    def connection_counts(self) -> dict[str, int]:
-        """Active (in use) and idle (kept alive) connections of this pool."""
-        connector = self.session.connector
-        if not isinstance(connector, aiohttp.TCPConnector):
-            return {"active": 0, "idle": 0}
+    def connection_counts(self) -> dict[str, float | int]:
+        """Active (in use) and idle (kept alive) connections, and how often one was reused."""
+        connector = self._session.connector if self._session is not None else None
+        if not isinstance(connector, CountingConnector):
+            return {"active": 0, "idle": 0, "opened": 0, "reuse_rate": 0.0}
         acquired = getattr(connector, "_acquired", ())
         conns = getattr(connector, "_conns", {})
-        return {"active": len(acquired), "idle": sum(len(v) for v in conns.values())}
+        requests = self.stats.requests
+        reused = max(0, requests - connector.opened)
+        return {
+            "active": len(acquired),
+            "idle": sum(len(v) for v in conns.values()),
+            "opened": connector.opened,
+            "reuse_rate": round(reused / requests, 4) if requests else 0.0,
+        }
 
     async def open(
         self, request: UpstreamRequest, *, seconds: float, stream: bool = False
