@@ -85,12 +85,10 @@ def report(results: list[tuple[int, float]], port: int) -> None:
     )
     print(f"injected faults {metrics['chaos']['injected']}")
     breaker = primary["circuit_breaker"]
-    print(
-        f"primary breaker: opened {breaker['times_opened']} times, transitions {breaker['transitions']}"
-    )
-    print(
-        f"primary calls {primary['requests']}, fallback calls {metrics['providers']['fallback']['requests']}"
-    )
+    print(f"primary breaker: opened {breaker['times_opened']} times")
+    print(f"primary breaker transitions {breaker['transitions']}")
+    fallback = metrics["providers"]["fallback"]
+    print(f"primary calls {primary['requests']}, fallback calls {fallback['requests']}")
 
 
 if __name__ == "__main__":
