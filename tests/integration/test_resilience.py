@@ -20,7 +20,7 @@ FAILING = {"x-sim-error-status": "503", "x-sim-error-rate": "1"}
 def resilience_config(sim_url: str) -> dict[str, Any]:
     no_retry = {"retry_attempts": 0}
     return {
-        "server": {"client_timeout": 1.5},
+        "server": {"client_timeout": 1.5},  # the slow-answer test ends long before it
         "auth": {"admin_keys": [ADMIN]},
         "circuit_breaker": {"failure_threshold": 2, "recovery_timeout": 30},
         "providers": [
@@ -41,6 +41,9 @@ def resilience_config(sim_url: str) -> dict[str, Any]:
             ),
             sim_provider("chaotic", sim_url, ["chaos-model"], 7, **no_retry),
             sim_provider("calm", sim_url, ["chaos-model"], 8),
+            sim_provider(
+                "slow-answer", sim_url, ["slow-answer"], 9, headers={"x-sim-latency-ms": "3000"}
+            ),
         ],
         "chaos_engineering": {
             "enabled": True,
@@ -157,3 +160,23 @@ def test_metrics_report_pools_and_retries_per_provider(resilient: Running) -> No
     assert {"attempts", "retries", "successes_after_retry", "consecutive_failures"} <= set(
         steady["retry"]
     )
+
+
+def in_flight(simulator: Running) -> int:
+    count: int = httpx.get(simulator.url + "/_sim/stats").json()["in_flight"]
+    return count
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_client_that_hangs_up_cancels_its_upstream_call(
+    resilient: Running, simulator: Running, stream: bool
+) -> None:
+    body = {"model": "slow-answer", "messages": [{"role": "user", "content": "hi"}]}
+    if stream:
+        body["stream"] = True
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(resilient.url + "/v1/chat/completions", json=body, timeout=0.5)
+    deadline = time.monotonic() + 0.6  # still before the gateway's own 1.5 s deadline
+    while in_flight(simulator) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert in_flight(simulator) == 0  # long before the upstream's 3 s answer

@@ -6,9 +6,10 @@ the model listing goes through Starlette like every other route.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from starlette.datastructures import State
 from starlette.requests import Request
@@ -27,6 +28,7 @@ from proxyapi.pipeline.dispatch import Answer, OpenStream
 logger = logging.getLogger("proxyapi.api")
 
 Run = Callable[[Gateway, dict[str, Any]], Awaitable[Answer | OpenStream]]
+T = TypeVar("T")
 
 
 def gateway_of(request: Request) -> Gateway:
@@ -77,7 +79,36 @@ class PostEndpoint:
         length = header(scope, b"content-length")
         check_declared_length(length.decode("latin-1") if length else None, limits.max_body_size)
         body = parse_object(await read_body(receive, limits.max_body_size))
-        return await self.run(gateway, body)
+        return await run_until_disconnect(self.run(gateway, body), receive)
+
+
+async def run_until_disconnect(work: Awaitable[T], receive: Receive) -> T:
+    """Await ``work``, cancelling it the moment the client hangs up.
+
+    Cancelling closes the upstream connection too, so a provider is never left
+    generating (and billing) for a client that is gone. One watcher task per
+    request; the work itself stays in the current task.
+    """
+    task = asyncio.current_task()
+    assert task is not None
+    watcher = asyncio.ensure_future(_cancel_on_disconnect(receive, task))
+    try:
+        return await work
+    except asyncio.CancelledError:
+        if watcher.done() and not watcher.cancelled() and watcher.result():
+            task.uncancel()
+            raise ClientGone from None
+        raise
+    finally:
+        watcher.cancel()
+
+
+async def _cancel_on_disconnect(receive: Receive, task: asyncio.Task[Any]) -> bool:
+    message = await receive()
+    if message["type"] != "http.disconnect":
+        return False
+    task.cancel()
+    return True
 
 
 async def chat(gateway: Gateway, body: dict[str, Any]) -> Answer | OpenStream:

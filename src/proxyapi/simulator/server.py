@@ -39,13 +39,18 @@ async def record_requests(
 
     Unknown paths and methods get OpenAI's JSON 404/405 instead of aiohttp's text.
     """
-    if not request.path.startswith("/_sim/"):
-        body = await request.read() if request.body_exists else b""
-        request.app[SIM_STATE].stats.record(request, body)
+    if request.path.startswith("/_sim/"):
+        return await handler(request)
+    stats = request.app[SIM_STATE].stats
+    body = await request.read() if request.body_exists else b""
+    stats.record(request, body)
+    stats.in_flight += 1
     try:
         return await handler(request)
     except (web.HTTPNotFound, web.HTTPMethodNotAllowed) as exc:
         return errors.invalid_url(request.method, request.path, exc.status).to_response()
+    finally:
+        stats.in_flight -= 1
 
 
 async def _stats(request: web.Request) -> web.Response:
@@ -102,7 +107,11 @@ async def start_simulator(
     settings: SimulatorSettings | None = None, host: str = "127.0.0.1", port: int = 0
 ) -> RunningSimulator:
     """Serve a simulator on ``host:port`` (0 = any free port) and return its URL."""
-    runner = web.AppRunner(build_app(settings or SimulatorSettings()), access_log=None)
+    # handler_cancellation: a client that hangs up cancels its handler, as a real
+    # provider stops generating; tests count in-flight requests to see it.
+    runner = web.AppRunner(
+        build_app(settings or SimulatorSettings()), access_log=None, handler_cancellation=True
+    )
     await runner.setup()
     try:
         site = web.TCPSite(runner, host, port)

@@ -16,9 +16,10 @@ from aiohttp import web
 class RequestStats:
     """Counts per path plus a copy of the last request, kept raw until read."""
 
-    __slots__ = ("_counts", "_last")
+    __slots__ = ("_counts", "_last", "in_flight")
 
     def __init__(self) -> None:
+        self.in_flight = 0  # requests being answered right now (handlers not yet returned)
         self._counts: dict[str, int] = {}
         self._last: tuple[str, str, str, Mapping[str, str], bytes] | None = None
 
@@ -34,7 +35,11 @@ class RequestStats:
 
     def snapshot(self) -> dict[str, Any]:
         """JSON-ready view; the body is decoded only now, off the hot path."""
-        return {"requests": dict(self._counts), "last_request": self._last_request()}
+        return {
+            "requests": dict(self._counts),
+            "in_flight": self.in_flight,
+            "last_request": self._last_request(),
+        }
 
     def _last_request(self) -> dict[str, Any] | None:
         if self._last is None:

@@ -97,4 +97,4 @@ async def test_stats_record_requests_and_reset(
     async with http.post(f"{simulator.url}/_sim/reset") as response:
         assert response.status == 200
     async with http.get(f"{simulator.url}/_sim/stats") as response:
-        assert await response.json() == {"requests": {}, "last_request": None}
+        assert await response.json() == {"requests": {}, "in_flight": 0, "last_request": None}
