@@ -56,12 +56,10 @@ PENDING: dict[str, str] = {
     "cache": "response caching",
     "redis": "the Redis backend",
     "rate_limit": "rate limiting",
-    "circuit_breaker": "circuit breakers",
     "condensation": "context condensation",
     "telemetry": "OpenTelemetry tracing",
     "metrics": "Prometheus metrics",
     "health_check": "background health checks",
-    "chaos_engineering": "chaos engineering",
     "load_testing": "`proxyapi loadtest`",
     "templates": "prompt templates",
 }
@@ -69,6 +67,10 @@ PENDING: dict[str, str] = {
 # Keys of the sections in effect that are validated but not read by the gateway yet.
 PENDING_KEYS: frozenset[str] = frozenset(
     {
+        "circuit_breaker.expected_exception",
+        "circuit_breaker.monitoring",
+        "chaos_engineering.faults[].severity",
+        "chaos_engineering.safety.rollback_on_failure",
         "app.name",
         "app.debug",
         "server.debug",
@@ -77,13 +79,6 @@ PENDING_KEYS: frozenset[str] = frozenset(
         "server.max_requests",
         "server.max_requests_jitter",
         "providers[].rate_limit",
-        "providers[].retry_attempts",
-        "providers[].retry_delay",
-        "providers[].fallback_provider",
-        "providers[].retry_strategy",
-        "providers[].retry_config",
-        "http_client.max_keepalive_connections",
-        "http_client.retry_attempts",
         "http_client.retry_backoff_factor",
         "validation.enabled",
         "validation.request.required_headers",
@@ -359,11 +354,9 @@ feature brings their behaviour: {pending}.
 
 Within the other sections, the keys whose description says *Not yet in effect*
 (and every key below them) are validated the same way but not read yet: for
-example a provider's `retry_attempts` and `fallback_provider` (a retryable failure
-currently falls back to the next provider serving the model, in `priority`
-order), the `http_client` pool sizes (each provider's own `max_connections`,
-`max_keepalive_connections` and `keepalive_expiry` are used), and the log file
-rotation settings.
+example a provider's `rate_limit`, the `memory` thresholds and the log rotation
+policy. Pool sizes and retries set in `http_client` (or by the `HTTP_*`
+variables) are inherited by every provider that does not set its own.
 
 # Reference
 

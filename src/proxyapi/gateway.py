@@ -120,12 +120,29 @@ class Gateway:
         )
 
     def _build_routes(self) -> dict[str, tuple[Candidate, ...]]:
-        """model -> the candidates serving it, lowest priority number first."""
-        routes: dict[str, list[Candidate]] = {}
+        """model -> the candidates serving it, lowest priority number first.
+
+        A provider's explicit ``fallback_provider`` chain comes right after it
+        (validation has refused cycles), then the next provider by priority.
+        """
+        by_model: dict[str, list[Candidate]] = {}
         for candidate in self.candidates_by_name.values():
             for model in candidate.deployment.models:
-                routes.setdefault(model, []).append(candidate)
-        return {model: tuple(cands) for model, cands in routes.items()}
+                by_model.setdefault(model, []).append(candidate)
+        return {model: self._with_fallbacks(cands) for model, cands in by_model.items()}
+
+    def _with_fallbacks(self, candidates: list[Candidate]) -> tuple[Candidate, ...]:
+        fallback_of = {p.name: p.fallback_provider for p in self.config.providers}
+        ordered: dict[str, Candidate] = {}
+        for candidate in candidates:
+            name: str | None = candidate.deployment.name
+            while name is not None and name not in ordered:
+                found = self.candidates_by_name.get(name)
+                if found is None:
+                    break  # disabled or without its key: the chain continues by priority
+                ordered[name] = found
+                name = fallback_of.get(name)
+        return tuple(ordered.values())
 
     def candidates(self, model: str) -> tuple[Candidate, ...]:
         """Where ``model`` may go, in order; discovered models are a fallback."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -43,6 +44,14 @@ def resilience_config(sim_url: str) -> dict[str, Any]:
             sim_provider("calm", sim_url, ["chaos-model"], 8),
             sim_provider(
                 "slow-answer", sim_url, ["slow-answer"], 9, headers={"x-sim-latency-ms": "3000"}
+            ),
+            sim_provider(
+                "narrow",
+                sim_url,
+                ["narrow-model"],
+                10,
+                headers={"x-sim-latency-ms": "200"},
+                max_keepalive_connections=1,
             ),
         ],
         "chaos_engineering": {
@@ -180,3 +189,19 @@ def test_a_client_that_hangs_up_cancels_its_upstream_call(
     while in_flight(simulator) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert in_flight(simulator) == 0  # long before the upstream's 3 s answer
+
+
+def test_idle_connections_are_capped_at_max_keepalive_connections(resilient: Running) -> None:
+    async def burst() -> None:
+        body = {"model": "narrow-model", "messages": [{"role": "user", "content": "hi"}]}
+        async with httpx.AsyncClient(base_url=resilient.url, timeout=10) as client:
+            replies = await asyncio.gather(
+                *(client.post("/v1/chat/completions", json=body) for _ in range(4))
+            )
+        assert all(r.status_code == 200 for r in replies)
+
+    asyncio.run(burst())
+    narrow = httpx.get(resilient.url + "/v1/metrics").json()["providers"]["narrow"]
+    assert narrow["connections_opened"] >= 4
+    assert narrow["idle_connections"] == 1
+    assert narrow["active_connections"] == 0

@@ -293,6 +293,30 @@ def cross_provider_problems(items: list[Any]) -> list[InitErrorDetails]:
         elif isinstance(fallback, str) and fallback == name:
             reason = "a provider cannot fall back to itself"
             found.append(problem("fallback", reason, (index, "fallback_provider"), fallback))
+    found.extend(_fallback_cycles(entries))
+    return found
+
+
+def _fallback_cycles(entries: list[tuple[int, dict[str, Any]]]) -> list[InitErrorDetails]:
+    """``a -> b -> a``: a chain of fallback_provider that never ends is refused."""
+    fallback_of = {
+        item["name"]: item["fallback_provider"]
+        for _, item in entries
+        if isinstance(item.get("name"), str) and isinstance(item.get("fallback_provider"), str)
+    }
+    found: list[InitErrorDetails] = []
+    for index, item in entries:
+        start = item.get("name")
+        if not isinstance(start, str) or fallback_of.get(start) in (None, start):
+            continue
+        chain, current = [start], fallback_of[start]
+        while current in fallback_of and current not in chain:
+            chain.append(current)
+            current = fallback_of[current]
+        if current == start:
+            cycle = " -> ".join([*chain, start])
+            reason = f"fallback_provider chains must end; this one loops: {cycle}"
+            found.append(problem("fallback", reason, (index, "fallback_provider"), start))
     return found
 
 

@@ -49,14 +49,24 @@ class ClientStats:
 
 
 class CountingConnector(aiohttp.TCPConnector):
-    """A TCPConnector that counts the connections it opens, for the reuse rate."""
+    """A TCPConnector that counts the connections it opens (the reuse rate) and keeps
+    at most ``max_keepalive`` idle ones: aiohttp itself has no such setting.
+    """
 
     opened = 0
+
+    def __init__(self, *, max_keepalive: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.max_keepalive = max_keepalive
 
     async def _create_connection(self, *args: Any, **kwargs: Any) -> Any:
         connection = await super()._create_connection(*args, **kwargs)
         self.opened += 1
         return connection
+
+    def _release(self, key: Any, protocol: Any, *, should_close: bool = False) -> None:
+        idle = sum(len(conns) for conns in self._conns.values())
+        super()._release(key, protocol, should_close=should_close or idle >= self.max_keepalive)
 
 
 class UpstreamResponse:
@@ -120,6 +130,7 @@ class UpstreamClient:
 
     def _open_session(self) -> aiohttp.ClientSession:
         connector = CountingConnector(
+            max_keepalive=self.pool.max_keepalive_connections,
             limit=self.pool.max_connections,
             keepalive_timeout=self.pool.keepalive_expiry,
             ttl_dns_cache=300,

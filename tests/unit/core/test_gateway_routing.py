@@ -9,6 +9,7 @@ import pytest
 from proxyapi.config import validate_config
 from proxyapi.errors import (
     AllProvidersFailed,
+    ConfigError,
     NoProviderAvailable,
     UpstreamRateLimited,
     UpstreamStatusError,
@@ -111,3 +112,34 @@ def test_mixed_failures_are_a_502_naming_each_provider() -> None:
 )
 def test_upstream_status_errors_are_retryable_only_for_5xx(status: int, retryable: bool) -> None:
     assert UpstreamStatusError("x", upstream_status=status).is_retryable is retryable
+
+
+def test_an_explicit_fallback_provider_comes_right_after_its_provider() -> None:
+    gw = gateway(
+        provider("a", 1, ["m"], fallback_provider="c"),
+        provider("b", 2, ["m"]),
+        provider("c", 3, ["other"]),
+    )
+    assert names(gw, "m") == ["a", "c", "b"]
+
+
+def test_a_fallback_chain_is_followed_to_its_end() -> None:
+    gw = gateway(
+        provider("a", 1, ["m"], fallback_provider="b"),
+        provider("b", 2, ["x"], fallback_provider="c"),
+        provider("c", 3, ["y"]),
+    )
+    assert names(gw, "m") == ["a", "b", "c"]
+
+
+def test_a_fallback_cycle_is_refused_at_validation() -> None:
+    with pytest.raises(ConfigError) as caught:
+        validate_config(
+            {
+                "providers": [
+                    provider("a", 1, ["m"], fallback_provider="b"),
+                    provider("b", 2, ["m"], fallback_provider="a"),
+                ]
+            }
+        )
+    assert any("loops: a -> b -> a" in p for p in caught.value.problems)
