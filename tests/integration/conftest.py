@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import httpx
 import pytest
-import yaml
 from processes import (
     SIM_KEY,
     Running,
     base_env,
     free_port,
     gateway_config,
+    serving,
     start_proxyapi,
     stop,
 )
@@ -29,17 +28,10 @@ def simulator() -> Iterator[Running]:
 
 @pytest.fixture(scope="session")
 def gateway(simulator: Running, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
-    config_path: Path = tmp_path_factory.mktemp("gateway") / "config.yaml"
-    config_path.write_text(yaml.safe_dump(gateway_config(simulator.url)))
-    port = free_port()
-    running = start_proxyapi(
-        ["serve", "--config", str(config_path), "--port", str(port)],
-        base_env(SIM_KEY=SIM_KEY),
-        "/health/ready",
-        port,
-    )
-    yield running
-    stop(running.process)
+    with serving(
+        gateway_config(simulator.url), tmp_path_factory.mktemp("gateway"), SIM_KEY=SIM_KEY
+    ) as running:
+        yield running
 
 
 @pytest.fixture()

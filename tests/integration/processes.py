@@ -14,10 +14,13 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import yaml
 
 SIM_KEY = "sk-sim-test-key-0123456789"
 
@@ -161,3 +164,21 @@ def gateway_config(sim_url: str) -> dict[str, object]:
         "http_client": {"retry_attempts": 0},
         "circuit_breaker": {"enabled": False},
     }
+
+
+@contextmanager
+def serving(config: dict[str, object], directory: Path, **env: str) -> Iterator[Running]:
+    """A gateway process serving ``config`` (as directory/config.yaml) for the block's length."""
+    path = directory / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    port = free_port()
+    running = start_proxyapi(
+        ["serve", "--config", str(path), "--port", str(port)],
+        base_env(**env),
+        "/health/ready",
+        port,
+    )
+    try:
+        yield running
+    finally:
+        stop(running.process)

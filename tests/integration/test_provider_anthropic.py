@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import openai
 import pytest
-import yaml
-from processes import SIM_KEY, Running, base_env, free_port, sim_provider, start_proxyapi, stop
+from processes import SIM_KEY, Running, serving, sim_provider
 
 from openai_schema import validate
 
@@ -95,17 +93,13 @@ def anthropic_config(sim_url: str) -> dict[str, object]:
 
 @pytest.fixture(scope="module")
 def gateway(simulator: Running, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
-    config_path: Path = tmp_path_factory.mktemp("anthropic") / "config.yaml"
-    config_path.write_text(yaml.safe_dump(anthropic_config(simulator.url)))
-    port = free_port()
-    running = start_proxyapi(
-        ["serve", "--config", str(config_path), "--port", str(port)],
-        base_env(SIM_KEY=SIM_KEY, ANTHROPIC_TEST_KEY=ANTHROPIC_KEY),
-        "/health/ready",
-        port,
-    )
-    yield running
-    stop(running.process)
+    with serving(
+        anthropic_config(simulator.url),
+        tmp_path_factory.mktemp("anthropic"),
+        SIM_KEY=SIM_KEY,
+        ANTHROPIC_TEST_KEY=ANTHROPIC_KEY,
+    ) as running:
+        yield running
 
 
 @pytest.fixture

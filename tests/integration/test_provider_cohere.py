@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import openai
 import orjson
 import pytest
-import yaml
-from processes import SIM_KEY, Running, base_env, free_port, start_proxyapi, stop
+from processes import SIM_KEY, Running, serving
 
 from openai_schema import validate
 
@@ -81,17 +79,10 @@ def cohere_config(sim_url: str) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def gateway(simulator: Running, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
-    config_path: Path = tmp_path_factory.mktemp("cohere-gateway") / "config.yaml"
-    config_path.write_text(yaml.safe_dump(cohere_config(simulator.url)))
-    port = free_port()
-    running = start_proxyapi(
-        ["serve", "--config", str(config_path), "--port", str(port)],
-        base_env(SIM_KEY=SIM_KEY),
-        "/health/ready",
-        port,
-    )
-    yield running
-    stop(running.process)
+    with serving(
+        cohere_config(simulator.url), tmp_path_factory.mktemp("cohere-gateway"), SIM_KEY=SIM_KEY
+    ) as running:
+        yield running
 
 
 @pytest.fixture()

@@ -15,8 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
-import yaml
-from processes import Running, base_env, free_port, sim_provider, start_proxyapi, stop
+from processes import Running, serving, sim_provider
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -58,17 +57,10 @@ def experiment_config(sim_url: str) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def experiment(simulator: Running, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
-    config = tmp_path_factory.mktemp("experiment") / "config.yaml"
-    config.write_text(yaml.safe_dump(experiment_config(simulator.url)))
-    port = free_port()
-    running = start_proxyapi(
-        ["serve", "--config", str(config), "--port", str(port)],
-        base_env(SIM_KEY="k"),
-        "/health/ready",
-        port,
-    )
-    yield running
-    stop(running.process)
+    with serving(
+        experiment_config(simulator.url), tmp_path_factory.mktemp("experiment"), SIM_KEY="k"
+    ) as running:
+        yield running
 
 
 async def drive(url: str) -> list[tuple[int, float]]:
