@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal, get_args
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from proxyapi.config._fields import Duration, Positive, Probability, Section
 
@@ -88,6 +88,19 @@ class ChaosRule(Section):
     name: str
     condition: str
     enabled: bool = True
+
+    @field_validator("condition")
+    @classmethod
+    def _parses(cls, value: str) -> str:
+        """A condition the schedule parser refuses is a config error, not a start-up crash."""
+        # Imported here: the resilience package imports this config module.
+        from proxyapi.resilience.schedule import ScheduleError, compile_condition
+
+        try:
+            compile_condition(value)
+        except ScheduleError as exc:
+            raise ValueError(str(exc)) from None
+        return value
 
 
 class ChaosSchedule(Section):

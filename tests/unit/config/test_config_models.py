@@ -181,3 +181,15 @@ def test_providers_built_in_code_are_checked_across_too() -> None:
     first = ProviderConfig(name="p", type="openai", api_key_env="K", models=["m"])
     with pytest.raises(ValidationError, match="Provider names must be unique"):
         Config(providers=[first, first.model_copy()])
+
+
+def test_a_chaos_schedule_condition_the_parser_refuses_is_a_config_error() -> None:
+    from proxyapi.config import validate_config
+    from proxyapi.errors import ConfigError
+
+    rules = [{"name": "sneaky", "condition": "hour >= 9 and __import__('os')"}]
+    with pytest.raises(ConfigError) as caught:
+        validate_config({"providers": [], "chaos_engineering": {"schedule": {"rules": rules}}})
+    assert caught.value.problems == [
+        'chaos_engineering.schedule.rules[0].condition: unexpected character "\'" at 25'
+    ]
