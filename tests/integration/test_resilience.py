@@ -197,3 +197,17 @@ def test_idle_connections_are_capped_at_max_keepalive_connections(resilient: Run
     assert narrow["connections_opened"] >= 4
     assert narrow["idle_connections"] == 1
     assert narrow["active_connections"] == 0
+
+
+def test_a_provider_that_asked_for_a_pause_is_not_called_again_before_it(
+    resilient: Running, sim_stats
+) -> None:  # type: ignore[no-untyped-def]
+    time.sleep(1.1)  # any pause an earlier test caused is over
+    chat(resilient, "limited-model")  # 429, Retry-After 1, retried once after 1 s
+    calls = sim_stats()["requests"]["/v1/chat/completions"]
+    assert calls == 2
+    started = time.perf_counter()
+    response = chat(resilient, "limited-model")
+    assert time.perf_counter() - started < 0.5  # answered at once, not after a wait
+    assert response.status_code == 429 and "retry-after" in response.headers
+    assert sim_stats()["requests"].get("/v1/chat/completions") == calls  # the provider was spared

@@ -138,6 +138,12 @@ async def _first_success(
     """
     errors: list[UpstreamError] = []
     for candidate in candidates:
+        waiting = candidate.client.cooldown_left()
+        if waiting > 0:
+            # The provider asked for a pause (429 + Retry-After): honour it for every
+            # request, not only the one that was told.
+            errors.append(_cooling_down(candidate, waiting))
+            continue
         if not candidate.breaker.allows():
             errors.append(CircuitOpen(candidate.deployment.name))
             continue
@@ -156,6 +162,15 @@ async def _first_success(
     if _remaining(call.deadline) <= 0 and not any(isinstance(e, UpstreamTimeout) for e in errors):
         errors.append(UpstreamTimeout(f"The request for model '{call.model}' ran out of time."))
     raise final_error(errors, call.model)
+
+
+def _cooling_down(candidate: Candidate, seconds: float) -> UpstreamRateLimited:
+    name = candidate.deployment.name
+    return UpstreamRateLimited(
+        f"Provider '{name}' asked for a pause; retry after {seconds:.1f} s.",
+        retry_after=seconds,
+        provider=name,
+    )
 
 
 def _observe(call: Call, *, success: bool) -> None:
@@ -217,7 +232,14 @@ async def _with_retries(
             if not error.is_retryable:
                 breaker.release()  # The provider answered; the request was at fault.
                 raise
-            breaker.record_failure()
+            if isinstance(error, UpstreamRateLimited):
+                # A rate limit is the provider working as designed, not failing: it
+                # pauses the provider (Retry-After) instead of opening its breaker.
+                breaker.release()
+                if error.retry_after:
+                    candidate.client.cool_down(error.retry_after)
+            else:
+                breaker.record_failure()
             stats.record_failure()
             policy.record(False)
             delay = policy.next_delay(tries, error)

@@ -127,6 +127,9 @@ class UpstreamClient:
         self.stats = ClientStats()
         self._session: aiohttp.ClientSession | None = None
         self._timeouts: dict[tuple[float, bool], aiohttp.ClientTimeout] = {}
+        self._cooldown_until = (
+            0.0  # monotonic time before which the provider asked not to be called
+        )
 
     def _open_session(self) -> aiohttp.ClientSession:
         connector = CountingConnector(
@@ -186,6 +189,16 @@ class UpstreamClient:
                 allow_redirects=False,
             )
         return UpstreamResponse(self, response, started)
+
+    def cool_down(self, seconds: float) -> None:
+        """Remember a provider's ``Retry-After``: no call before it has passed."""
+        self._cooldown_until = max(self._cooldown_until, time.monotonic() + seconds)
+
+    def cooldown_left(self) -> float:
+        """Seconds the provider still asked us to wait (0 when it did not)."""
+        if not self._cooldown_until:
+            return 0.0
+        return max(0.0, self._cooldown_until - time.monotonic())
 
     def _timeout(self, seconds: float, stream: bool) -> aiohttp.ClientTimeout:
         """The aiohttp timeout for one exchange; the two usual ones are built once."""
