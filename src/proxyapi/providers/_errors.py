@@ -7,7 +7,10 @@ and the two errors built the same way everywhere (a 429 and a passed-on status).
 
 from __future__ import annotations
 
+import email.utils
+import re
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -21,7 +24,9 @@ _RETRY_AFTER_STATUSES = frozenset({503, 529})
 
 
 def parse_retry_after(headers: Mapping[str, str]) -> float | None:
-    """Seconds to wait, from ``retry-after-ms`` (OpenAI) or ``Retry-After`` (RFC 9110)."""
+    """Seconds to wait: ``retry-after-ms`` (OpenAI), ``Retry-After`` (RFC 9110, seconds
+    or an HTTP-date), else the providers' rate-limit reset headers.
+    """
     millis = headers.get("retry-after-ms")
     if millis:
         try:
@@ -33,8 +38,60 @@ def parse_retry_after(headers: Mapping[str, str]) -> float | None:
         try:
             return float(seconds)
         except ValueError:
-            return None  # An HTTP-date; rare from LLM providers, not worth parsing.
-    return None
+            return _seconds_until(_http_date(seconds))
+    return parse_reset_headers(headers)
+
+
+# OpenAI: "x-ratelimit-reset-requests: 1s", "6m0s", "20ms" (its rate-limits guide).
+_OPENAI_RESETS = ("x-ratelimit-reset-requests", "x-ratelimit-reset-tokens")
+# Anthropic: RFC 3339 times (its "Rate limits" page, response headers).
+_ANTHROPIC_RESETS = (
+    "anthropic-ratelimit-requests-reset",
+    "anthropic-ratelimit-tokens-reset",
+    "anthropic-ratelimit-input-tokens-reset",
+    "anthropic-ratelimit-output-tokens-reset",
+)
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_reset_headers(headers: Mapping[str, str]) -> float | None:
+    """The longest wait any provider reset header asks for, or None without one."""
+    waits = [_duration(headers[name]) for name in _OPENAI_RESETS if headers.get(name)]
+    waits += [
+        _seconds_until(_rfc3339(headers[name])) for name in _ANTHROPIC_RESETS if headers.get(name)
+    ]
+    known = [w for w in waits if w is not None]
+    return max(known) if known else None
+
+
+def _duration(text: str) -> float | None:
+    parts = _DURATION_PART.findall(text.strip())
+    if not parts or "".join(n + u for n, u in parts) != text.strip():
+        return None
+    return sum(float(number) * _UNIT_SECONDS[unit] for number, unit in parts)
+
+
+def _http_date(text: str) -> datetime | None:
+    try:
+        return email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
+
+
+def _rfc3339(text: str) -> datetime | None:
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def _seconds_until(moment: datetime | None) -> float | None:
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return max(0.0, (moment - datetime.now(UTC)).total_seconds())
 
 
 def load_json(body: bytes) -> Any:

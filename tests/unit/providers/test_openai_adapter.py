@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+
 import orjson
 import pytest
 
@@ -125,10 +128,30 @@ def test_non_json_error_bodies_still_classify() -> None:
     assert error.is_retryable and "Bad Gateway" in error.message
 
 
-def test_retry_after_prefers_milliseconds_and_ignores_dates() -> None:
+def test_retry_after_prefers_milliseconds() -> None:
     assert parse_retry_after({"retry-after-ms": "1500", "retry-after": "9"}) == 1.5
-    assert parse_retry_after({"retry-after": "Wed, 21 Oct 2026 07:28:00 GMT"}) is None
     assert parse_retry_after({}) is None
+
+
+def test_retry_after_reads_an_http_date_as_the_time_left() -> None:
+    soon = format_datetime(datetime.now(UTC) + timedelta(seconds=30), usegmt=True)
+    assert parse_retry_after({"retry-after": soon}) == pytest.approx(30, abs=2)
+    assert parse_retry_after({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}) == 0.0
+    assert parse_retry_after({"retry-after": "soon"}) is None
+
+
+def test_openai_reset_headers_count_when_there_is_no_retry_after() -> None:
+    headers = {"x-ratelimit-reset-requests": "1s", "x-ratelimit-reset-tokens": "6m0s"}
+    assert parse_retry_after(headers) == 360
+    assert parse_retry_after({"x-ratelimit-reset-requests": "20ms"}) == pytest.approx(0.02)
+    assert parse_retry_after({"x-ratelimit-reset-requests": "later"}) is None
+
+
+def test_anthropic_reset_headers_are_rfc3339_times() -> None:
+    reset = (datetime.now(UTC) + timedelta(seconds=12)).isoformat().replace("+00:00", "Z")
+    assert parse_retry_after({"anthropic-ratelimit-requests-reset": reset}) == pytest.approx(
+        12, abs=2
+    )
 
 
 def test_models_are_read_from_the_list_shape() -> None:
