@@ -45,6 +45,15 @@ def resilience_config(sim_url: str) -> dict[str, Any]:
                 "slow-answer", sim_url, ["slow-answer"], 9, headers={"x-sim-latency-ms": "3000"}
             ),
             sim_provider(
+                "impatient",
+                sim_url,
+                ["pause-model"],
+                11,
+                headers={"x-sim-error-status": "429", "x-sim-retry-after": "5"},
+                retry_config={"max_attempts": 3, "base_delay": 0.01, "max_delay": 1},
+            ),
+            sim_provider("patient", sim_url, ["pause-model"], 12),
+            sim_provider(
                 "narrow",
                 sim_url,
                 ["narrow-model"],
@@ -211,3 +220,11 @@ def test_a_provider_that_asked_for_a_pause_is_not_called_again_before_it(
     assert time.perf_counter() - started < 0.5  # answered at once, not after a wait
     assert response.status_code == 429 and "retry-after" in response.headers
     assert sim_stats()["requests"].get("/v1/chat/completions") == calls  # the provider was spared
+
+
+def test_a_pause_longer_than_max_delay_falls_back_instead_of_waiting(resilient: Running) -> None:
+    started = time.perf_counter()
+    response = chat(resilient, "pause-model")
+    assert time.perf_counter() - started < 1.0  # the provider asked for 5 s; max_delay is 1 s
+    assert response.status_code == 200
+    assert response.headers["x-proxyapi-provider"] == "patient"
