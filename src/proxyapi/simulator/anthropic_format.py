@@ -30,9 +30,11 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from .examples import example_value
-from .knobs import KnobError, RequestKnobs, resolve_knobs
+from .knobs import KnobError, RequestKnobs
 from .openai_errors import SimulatedError
 from .openai_request import content_text, pick_tool
+from .pacing import as_is, stream_paced
+from .prelude import read_knobs
 from .state import SIM_STATE, SimulatorState
 from .text import (
     compose_reply,
@@ -45,7 +47,6 @@ from .text import (
     split_words,
 )
 
-_SSE_HEADERS = {"Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache"}
 _SIGNING_KEY = b"proxyapi-simulator-thinking"
 _MIN_THINKING_BUDGET = 1024
 _MODEL_CREATED_AT = "2025-02-19T00:00:00Z"
@@ -126,15 +127,14 @@ async def _prelude(request: web.Request, state: SimulatorState) -> RequestKnobs:
             raise AnthropicError(401, "authentication_error", "invalid x-api-key")
     if "anthropic-version" not in request.headers:
         raise invalid_request("anthropic-version: header is required")
-    try:
-        knobs = resolve_knobs(state.default_knobs, request.headers)
-    except KnobError as exc:
-        raise invalid_request(str(exc)) from None
-    if knobs.latency_ms > 0:
-        await asyncio.sleep(knobs.latency_ms / 1000)
+    knobs = await read_knobs(request, state, _invalid_knob)
     if state.should_fail(knobs.error_rate):
         raise status_error(knobs.error_status, knobs.retry_after_s)
     return knobs
+
+
+def _invalid_knob(exc: KnobError) -> AnthropicError:
+    return invalid_request(str(exc))
 
 
 def _presented_key(headers: Mapping[str, str]) -> str:
@@ -551,22 +551,10 @@ async def _stream(
     request: web.Request, plan: MessagePlan, knobs: RequestKnobs
 ) -> web.StreamResponse:
     """Send the events paced at ``tokens_per_second`` after ``ttft_ms`` (as openai_format)."""
-    response = web.StreamResponse(headers=_SSE_HEADERS)
-    await response.prepare(request)
-    loop = asyncio.get_running_loop()
-    start = loop.time() + knobs.ttft_ms / 1000
-    seconds_per_token = 1 / knobs.tokens_per_second if knobs.tokens_per_second > 0 else 0.0
-    tokens_sent = 0
-    try:
-        for sent, (event, tokens) in enumerate(iter_events(plan)):
-            if sent == knobs.error_after_chunks:
-                await response.write(status_error(529).to_sse_event())
-                return response
-            wait = start + tokens_sent * seconds_per_token - loop.time()
-            if wait > 0:
-                await asyncio.sleep(wait)
-            await response.write(event)
-            tokens_sent += tokens
-    except ConnectionResetError:
-        pass  # The client went away mid-stream; nothing left to send.
-    return response
+    return await stream_paced(
+        request,
+        iter_events(plan),
+        knobs,
+        encode=as_is,
+        failure=lambda: status_error(529).to_sse_event(),
+    )

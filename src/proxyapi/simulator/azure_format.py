@@ -18,23 +18,22 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
 from aiohttp import web
 
 from . import openai_errors as errors
-from .knobs import KnobError, RequestKnobs, resolve_knobs
+from .knobs import RequestKnobs
 from .openai_chat import ChatPlan, build_completion, iter_chunks, plan_chat
 from .openai_errors import SimulatedError
-from .openai_format import MODEL_CREATED, _embedding_inputs
+from .openai_format import MODEL_CREATED, _embedding_inputs, _invalid_knob
 from .openai_request import int_param, parse_body, require_messages
+from .pacing import DONE, stream_paced
+from .prelude import Endpoint, Handler, endpoint, read_knobs
 from .state import SIM_STATE, SimulatorState
 from .vectors import embedding_vector, encode_base64
 
-Handler = Callable[[web.Request, RequestKnobs], Awaitable[web.StreamResponse]]
-_SSE_HEADERS = {"Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache"}
 _SAFE = {"filtered": False, "severity": "safe"}
 CONTENT_FILTER_RESULTS = {"hate": _SAFE, "self_harm": _SAFE, "sexual": _SAFE, "violence": _SAFE}
 PROMPT_FILTER_RESULTS = [{"prompt_index": 0, "content_filter_results": CONTENT_FILTER_RESULTS}]
@@ -138,17 +137,11 @@ def injected_error(status: int, operation: str, api_version: str, seconds: int) 
 # -- the shared prelude ----------------------------------------------------------------
 
 
-def _endpoint(
-    handler: Handler, operation: str
-) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
-    async def endpoint(request: web.Request) -> web.StreamResponse:
-        try:
-            knobs = await _prelude(request, request.app[SIM_STATE], operation)
-            return await handler(request, knobs)
-        except SimulatedError as exc:
-            return exc.to_response()
+def _endpoint(handler: Handler, operation: str) -> Endpoint:
+    async def prelude(request: web.Request, state: SimulatorState) -> RequestKnobs:
+        return await _prelude(request, state, operation)
 
-    return endpoint
+    return endpoint(handler, prelude, SimulatedError, SimulatedError.to_response)
 
 
 async def _prelude(request: web.Request, state: SimulatorState, operation: str) -> RequestKnobs:
@@ -160,12 +153,7 @@ async def _prelude(request: web.Request, state: SimulatorState, operation: str) 
     presented = request.headers.get("api-key", "")
     if key is not None and not secrets.compare_digest(presented.encode(), key.encode()):
         raise access_denied()
-    try:
-        knobs = resolve_knobs(state.default_knobs, request.headers)
-    except KnobError as exc:
-        raise errors.invalid_value(exc.header, str(exc)) from None
-    if knobs.latency_ms > 0:
-        await asyncio.sleep(knobs.latency_ms / 1000)
+    knobs = await read_knobs(request, state, _invalid_knob)
     deployment = request.match_info.get("deployment")
     if deployment is not None and state.settings.strict_models and deployment not in state.models:
         raise deployment_not_found()
@@ -222,29 +210,15 @@ async def _stream_chat(
     request: web.Request, plan: ChatPlan, knobs: RequestKnobs
 ) -> web.StreamResponse:
     """Paced like the OpenAI stream, after Azure's filter-only first chunk."""
-    response = web.StreamResponse(headers=_SSE_HEADERS)
-    await response.prepare(request)
-    loop = asyncio.get_running_loop()
-    start = loop.time() + knobs.ttft_ms / 1000
-    seconds_per_token = 1 / knobs.tokens_per_second if knobs.tokens_per_second > 0 else 0.0
-    tokens_sent = 0
-    try:
-        if knobs.ttft_ms > 0:
-            await asyncio.sleep(knobs.ttft_ms / 1000)
-        await response.write(_filter_only_chunk())
-        for sent, (event, tokens) in enumerate(iter_chunks(plan)):
-            if sent == knobs.error_after_chunks:
-                await response.write(errors.server_error().to_sse_event())
-                return response
-            wait = start + tokens_sent * seconds_per_token - loop.time()
-            if wait > 0:
-                await asyncio.sleep(wait)
-            await response.write(_with_filter_results(event))
-            tokens_sent += tokens
-        await response.write(b"data: [DONE]\n\n")
-    except ConnectionResetError:
-        pass  # The client went away mid-stream; nothing left to send.
-    return response
+    return await stream_paced(
+        request,
+        iter_chunks(plan),
+        knobs,
+        encode=_with_filter_results,
+        failure=lambda: errors.server_error().to_sse_event(),
+        preamble=_filter_only_chunk(),
+        done=DONE,
+    )
 
 
 # -- embeddings and models -------------------------------------------------------------

@@ -19,23 +19,23 @@ from __future__ import annotations
 import asyncio
 import secrets
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import orjson
 from aiohttp import web
 from aiohttp.typedefs import Handler as AiohttpHandler
 
-from .knobs import KnobError, RequestKnobs, resolve_knobs
+from .knobs import KnobError, RequestKnobs
 from .openai_chat import ChatPlan, ToolCall, plan_chat
 from .openai_errors import SimulatedError
 from .openai_request import parse_body, prompt_tokens
+from .pacing import DONE, as_is, stream_paced
+from .prelude import Endpoint, Handler, endpoint, read_knobs
 from .state import SIM_STATE, SimulatorState
 from .text import estimate_tokens, split_words
 from .vectors import embedding_vector, encode_base64
 
-Handler = Callable[[web.Request, RequestKnobs], Awaitable[web.StreamResponse]]
-_SSE_HEADERS = {"Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache"}
 _FINISH = {"stop": "COMPLETE", "length": "MAX_TOKENS", "tool_calls": "TOOL_CALL"}
 _LIST_PARAMS = frozenset({"page_size", "page_token", "endpoint", "default_only"})
 _EMBED_DIMENSIONS = {"embed-v4.0": 1536, "embed-english-light-v3.0": 384}
@@ -104,17 +104,20 @@ def injected_error(status: int, model: str, retry_after_s: int) -> CohereError:
 # -- the shared prelude ----------------------------------------------------------------
 
 
-def _endpoint(handler: Handler) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
-    async def endpoint(request: web.Request) -> web.StreamResponse:
-        try:
-            knobs = await _prelude(request, request.app[SIM_STATE])
-            return await handler(request, knobs)
-        except CohereError as exc:
-            return exc.to_response()
-        except SimulatedError as exc:  # from the OpenAI helpers: same status, Cohere's shape
-            return CohereError(exc.status, str(exc)).to_response()
+def _endpoint(handler: Handler) -> Endpoint:
+    return endpoint(handler, _prelude, (CohereError, SimulatedError), _render)
 
-    return endpoint
+
+def _render(exc: Exception) -> web.Response:
+    """Cohere's own errors as they are; the OpenAI helpers' with their status, in Cohere's shape."""
+    if isinstance(exc, CohereError):
+        return exc.to_response()
+    assert isinstance(exc, SimulatedError)
+    return CohereError(exc.status, str(exc)).to_response()
+
+
+def _invalid_knob(exc: KnobError) -> CohereError:
+    return invalid(str(exc))
 
 
 async def _prelude(request: web.Request, state: SimulatorState) -> RequestKnobs:
@@ -125,12 +128,7 @@ async def _prelude(request: web.Request, state: SimulatorState) -> RequestKnobs:
             raise CohereError(401, "no api key supplied")
         if not secrets.compare_digest(presented.strip().encode(), key.encode()):
             raise CohereError(401, "invalid api token")
-    try:
-        knobs = resolve_knobs(state.default_knobs, request.headers)
-    except KnobError as exc:
-        raise invalid(str(exc)) from None
-    if knobs.latency_ms > 0:
-        await asyncio.sleep(knobs.latency_ms / 1000)
+    knobs = await read_knobs(request, state, _invalid_knob)
     if state.should_fail(knobs.error_rate):
         model = await _peek_model(request)
         raise injected_error(knobs.error_status, model, knobs.retry_after_s)
@@ -289,28 +287,20 @@ async def _stream_chat(
     request: web.Request, plan: ChatPlan, message_id: str, knobs: RequestKnobs
 ) -> web.StreamResponse:
     """Paced at ``tokens_per_second`` after ``ttft_ms``, as the OpenAI stream is."""
-    response = web.StreamResponse(headers=_SSE_HEADERS)
-    await response.prepare(request)
-    loop = asyncio.get_running_loop()
-    start = loop.time() + knobs.ttft_ms / 1000
-    seconds_per_token = 1 / knobs.tokens_per_second if knobs.tokens_per_second > 0 else 0.0
-    tokens_sent = 0
-    try:
-        for sent, (event, tokens) in enumerate(iter_events(plan, message_id)):
-            if sent == knobs.error_after_chunks:
-                # ChatMessageEndEventDelta carries an "error" with finish_reason ERROR.
-                failed = {"finish_reason": "ERROR", "error": "internal server error"}
-                await response.write(_event("message-end", {"delta": failed}))
-                return response
-            wait = start + tokens_sent * seconds_per_token - loop.time()
-            if wait > 0:
-                await asyncio.sleep(wait)
-            await response.write(event)
-            tokens_sent += tokens
-        await response.write(b"data: [DONE]\n\n")
-    except ConnectionResetError:
-        pass  # The client went away mid-stream; nothing left to send.
-    return response
+    return await stream_paced(
+        request,
+        iter_events(plan, message_id),
+        knobs,
+        encode=as_is,
+        failure=_failed_event,
+        done=DONE,
+    )
+
+
+def _failed_event() -> bytes:
+    # ChatMessageEndEventDelta carries an "error" with finish_reason ERROR.
+    failed = {"finish_reason": "ERROR", "error": "internal server error"}
+    return _event("message-end", {"delta": failed})
 
 
 # -- embed -----------------------------------------------------------------------------

@@ -19,21 +19,22 @@ import binascii
 import dataclasses
 import re
 import secrets
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import orjson
 from aiohttp import web
 
-from .knobs import DEFAULT_MODELS, KnobError, RequestKnobs, resolve_knobs
+from .knobs import DEFAULT_MODELS, KnobError, RequestKnobs
 from .openai_chat import ChatPlan, ChoicePlan, plan_chat
 from .openai_errors import SimulatedError
 from .openai_request import content_text, prompt_tokens
+from .pacing import stream_paced
+from .prelude import Endpoint, Handler, endpoint, read_knobs
 from .state import SIM_STATE, SimulatorState
 from .text import compose_reply, digest, estimate_tokens, snippet
 from .vectors import embedding_vector
 
-Handler = Callable[[web.Request, RequestKnobs], Awaitable[web.StreamResponse]]
 GEMINI_MODELS = (
     "gemini-2.5-flash",
     "gemini-2.5-pro",
@@ -472,15 +473,12 @@ def add_google_routes(app: web.Application) -> None:
     app.router.add_get(prefix, _endpoint(get_model))
 
 
-def _endpoint(handler: Handler) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
-    async def endpoint(request: web.Request) -> web.StreamResponse:
-        try:
-            knobs = await _prelude(request, request.app[SIM_STATE])
-            return await handler(request, knobs)
-        except GoogleError as exc:
-            return exc.to_response()
+def _endpoint(handler: Handler) -> Endpoint:
+    return endpoint(handler, _prelude, GoogleError, GoogleError.to_response)
 
-    return endpoint
+
+def _invalid_knob(exc: KnobError) -> GoogleError:
+    return invalid(str(exc))
 
 
 async def _prelude(request: web.Request, state: SimulatorState) -> RequestKnobs:
@@ -488,12 +486,7 @@ async def _prelude(request: web.Request, state: SimulatorState) -> RequestKnobs:
     if state.settings.api_key is not None:
         presented = request.headers.get("x-goog-api-key") or request.query.get("key")
         _authenticate(presented, state.settings.api_key)
-    try:
-        knobs = resolve_knobs(state.default_knobs, request.headers)
-    except KnobError as exc:
-        raise invalid(str(exc)) from None
-    if knobs.latency_ms > 0:
-        await asyncio.sleep(knobs.latency_ms / 1000)
+    knobs = await read_knobs(request, state, _invalid_knob)
     model = request.match_info.get("model", "")
     if state.settings.strict_models and model and model not in _known_models(state):
         raise GoogleError(
@@ -609,30 +602,18 @@ async def stream_generate_content(request: web.Request, knobs: RequestKnobs) -> 
         if delay > 0:
             await asyncio.sleep(delay)
         return _json([chunk for chunk, _ in iter_chunks(answer)])
-    response = web.StreamResponse(headers=_SSE_HEADERS)
-    await response.prepare(request)
-    try:
-        await _write_events(response, answer, knobs)
-    except ConnectionResetError:
-        pass  # The client went away mid-stream; nothing left to send.
-    return response
+    return await stream_paced(
+        request,
+        iter_chunks(answer),
+        knobs,
+        encode=_sse_event,
+        failure=lambda: GoogleError(500, _INTERNAL).to_sse_event(),
+        headers=_SSE_HEADERS,
+    )
 
 
-async def _write_events(response: web.StreamResponse, answer: Answer, knobs: RequestKnobs) -> None:
-    """Paced like the OpenAI stream: chunk k at ttft + (tokens before it) / tps."""
-    loop = asyncio.get_running_loop()
-    start = loop.time() + knobs.ttft_ms / 1000
-    seconds_per_token = 1 / knobs.tokens_per_second if knobs.tokens_per_second > 0 else 0.0
-    tokens_sent = 0
-    for sent, (chunk, tokens) in enumerate(iter_chunks(answer)):
-        if sent == knobs.error_after_chunks:
-            await response.write(GoogleError(500, _INTERNAL).to_sse_event())
-            return
-        wait = start + tokens_sent * seconds_per_token - loop.time()
-        if wait > 0:
-            await asyncio.sleep(wait)
-        await response.write(b"data: " + orjson.dumps(chunk) + b"\r\n\r\n")
-        tokens_sent += tokens
+def _sse_event(chunk: dict[str, Any]) -> bytes:
+    return b"data: " + orjson.dumps(chunk) + b"\r\n\r\n"
 
 
 def _embed_one(item: Any, model: str, where: str) -> dict[str, Any]:

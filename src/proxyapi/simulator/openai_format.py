@@ -9,24 +9,23 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
 from aiohttp import web
 
 from . import openai_errors as errors
-from .knobs import KnobError, RequestKnobs, resolve_knobs
+from .knobs import KnobError, RequestKnobs
 from .openai_chat import ChatPlan, build_completion, iter_chunks, plan_chat
 from .openai_errors import SimulatedError
 from .openai_request import int_param, parse_body, require_messages, require_model
+from .pacing import DONE, as_is, stream_paced
+from .prelude import Endpoint, Handler, endpoint, read_knobs
 from .state import SIM_STATE, SimulatorState
 from .text import estimate_tokens
 from .vectors import embedding_vector, encode_base64
 
-Handler = Callable[[web.Request, RequestKnobs], Awaitable[web.StreamResponse]]
 MODEL_CREATED = 1_700_000_000
-_SSE_HEADERS = {"Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache"}
 _EMBEDDING_DIMENSIONS = {"text-embedding-3-large": 3072}
 
 
@@ -37,31 +36,23 @@ def add_openai_routes(app: web.Application) -> None:
     app.router.add_get("/v1/models/{model_id:.+}", _endpoint(retrieve_model))
 
 
-def _endpoint(handler: Handler) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
-    async def endpoint(request: web.Request) -> web.StreamResponse:
-        try:
-            knobs = await _prelude(request, request.app[SIM_STATE])
-            return await handler(request, knobs)
-        except SimulatedError as exc:
-            return exc.to_response()
-
-    return endpoint
+def _endpoint(handler: Handler) -> Endpoint:
+    return endpoint(handler, _prelude, SimulatedError, SimulatedError.to_response)
 
 
 async def _prelude(request: web.Request, state: SimulatorState) -> RequestKnobs:
     """Authenticate, read the knobs, wait the fixed latency, maybe inject an error."""
     if state.settings.api_key is not None:
         _authenticate(request.headers.get("Authorization", ""), state.settings.api_key)
-    try:
-        knobs = resolve_knobs(state.default_knobs, request.headers)
-    except KnobError as exc:
-        raise errors.invalid_value(exc.header, str(exc)) from None
-    if knobs.latency_ms > 0:
-        await asyncio.sleep(knobs.latency_ms / 1000)
+    knobs = await read_knobs(request, state, _invalid_knob)
     if state.should_fail(knobs.error_rate):
         model = request.match_info.get("model_id") or await _peek_model(request)
         raise errors.injected_error(knobs.error_status, model, knobs.retry_after_s)
     return knobs
+
+
+def _invalid_knob(exc: KnobError) -> SimulatedError:
+    return errors.invalid_value(exc.header, str(exc))
 
 
 async def _peek_model(request: web.Request) -> str:
@@ -102,36 +93,15 @@ async def chat_completions(request: web.Request, knobs: RequestKnobs) -> web.Str
 async def _stream_chat(
     request: web.Request, plan: ChatPlan, knobs: RequestKnobs
 ) -> web.StreamResponse:
-    """Send the chunks paced at ``tokens_per_second`` after ``ttft_ms``.
-
-    Headers go out at once, as OpenAI's do; the first event waits for the TTFT.
-    Chunk k is due at ttft + (tokens before it) / tps, measured from one start
-    time so sleep overshoot does not accumulate.
-    """
-    response = web.StreamResponse(headers=_SSE_HEADERS)
-    await response.prepare(request)
-    try:
-        await _write_events(response, plan, knobs)
-    except ConnectionResetError:
-        pass  # The client went away mid-stream, as clients do; nothing left to send.
-    return response
-
-
-async def _write_events(response: web.StreamResponse, plan: ChatPlan, knobs: RequestKnobs) -> None:
-    loop = asyncio.get_running_loop()
-    start = loop.time() + knobs.ttft_ms / 1000
-    seconds_per_token = 1 / knobs.tokens_per_second if knobs.tokens_per_second > 0 else 0.0
-    tokens_sent = 0
-    for sent, (event, tokens) in enumerate(iter_chunks(plan)):
-        if sent == knobs.error_after_chunks:
-            await response.write(errors.server_error().to_sse_event())
-            return
-        wait = start + tokens_sent * seconds_per_token - loop.time()
-        if wait > 0:
-            await asyncio.sleep(wait)
-        await response.write(event)
-        tokens_sent += tokens
-    await response.write(b"data: [DONE]\n\n")
+    """Send the chunks paced at ``tokens_per_second`` after ``ttft_ms``, as OpenAI does."""
+    return await stream_paced(
+        request,
+        iter_chunks(plan),
+        knobs,
+        encode=as_is,
+        failure=lambda: errors.server_error().to_sse_event(),
+        done=DONE,
+    )
 
 
 async def embeddings(request: web.Request, knobs: RequestKnobs) -> web.StreamResponse:
