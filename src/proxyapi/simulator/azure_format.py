@@ -27,12 +27,11 @@ from . import openai_errors as errors
 from .knobs import RequestKnobs
 from .openai_chat import ChatPlan, build_completion, iter_chunks, plan_chat
 from .openai_errors import SimulatedError
-from .openai_format import MODEL_CREATED, _embedding_inputs, _invalid_knob
-from .openai_request import int_param, parse_body, require_messages
+from .openai_format import MODEL_CREATED, _invalid_knob, embedding_list
+from .openai_request import parse_body, require_messages
 from .pacing import DONE, stream_paced
 from .prelude import Endpoint, Handler, endpoint, read_knobs
 from .state import SIM_STATE, SimulatorState
-from .vectors import embedding_vector, encode_base64
 
 _SAFE = {"filtered": False, "severity": "safe"}
 CONTENT_FILTER_RESULTS = {"hate": _SAFE, "self_harm": _SAFE, "sexual": _SAFE, "violence": _SAFE}
@@ -226,29 +225,7 @@ async def _stream_chat(
 
 async def embeddings(request: web.Request, knobs: RequestKnobs) -> web.StreamResponse:
     body = parse_body(await request.read())
-    items = _embedding_inputs(body.get("input"))
-    dimensions = int_param(body, "dimensions", 1, 8192) or 1536
-    encoding = body.get("encoding_format") or "float"
-    if encoding not in ("float", "base64"):
-        raise errors.invalid_value(
-            "encoding_format", "Invalid 'encoding_format': use float or base64."
-        )
-    data = []
-    for index, (raw, _) in enumerate(items):
-        vector = embedding_vector(raw, dimensions)
-        encoded = encode_base64(vector) if encoding == "base64" else vector.tolist()
-        data.append({"object": "embedding", "index": index, "embedding": encoded})
-    tokens = sum(count for _, count in items)
-    if knobs.ttft_ms > 0:
-        await asyncio.sleep(knobs.ttft_ms / 1000)
-    return _json(
-        {
-            "object": "list",
-            "data": data,
-            "model": request.match_info["deployment"],
-            "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
-        }
-    )
+    return await embedding_list(body, knobs, request.match_info["deployment"], 1536)
 
 
 def _model_object(model_id: str) -> dict[str, Any]:

@@ -108,8 +108,15 @@ async def embeddings(request: web.Request, knobs: RequestKnobs) -> web.StreamRes
     state = request.app[SIM_STATE]
     body = parse_body(await request.read())
     model = require_model(body, state.models, state.settings.strict_models)
+    return await embedding_list(body, knobs, model, _EMBEDDING_DIMENSIONS.get(model, 1536))
+
+
+async def embedding_list(
+    body: dict[str, Any], knobs: RequestKnobs, model: str, default_dimensions: int
+) -> web.Response:
+    """OpenAI's embeddings ``list`` for ``body`` (Azure answers the same shape)."""
     items = _embedding_inputs(body.get("input"))
-    dimensions = int_param(body, "dimensions", 1, 8192) or _EMBEDDING_DIMENSIONS.get(model, 1536)
+    dimensions = int_param(body, "dimensions", 1, 8192) or default_dimensions
     encoding = body.get("encoding_format") or "float"
     if encoding not in ("float", "base64"):
         raise errors.invalid_value(
