@@ -33,7 +33,9 @@ from pydantic import AliasChoices, BaseModel
 from pydantic.fields import FieldInfo
 
 from proxyapi.config import defaults as config_defaults, env as config_env
-from proxyapi.config._fields import ByteSize, Duration, Rate
+from proxyapi.config._fields import ByteSize, Duration, IpNetwork, Rate
+from proxyapi.config.access import HashedKey
+from proxyapi.keys import KeyDigest
 from proxyapi.config.env import ENV_PREFIX, EnvOverrides, read_env_overrides
 from proxyapi.config.loader import validate_config
 from proxyapi.config.messages import format_config_error
@@ -50,12 +52,8 @@ SCRIPT = "scripts/generate_config_reference.py"
 # Top-level keys that are parsed and validated today but not acted on yet:
 # key -> the feature that will give them behaviour.
 PENDING: dict[str, str] = {
-    "auth": "client authentication",
-    "authentication": "client authentication",
     "caching": "response caching",
     "cache": "response caching",
-    "redis": "the Redis backend",
-    "rate_limit": "rate limiting",
     "condensation": "context condensation",
     "telemetry": "OpenTelemetry tracing",
     "metrics": "Prometheus metrics",
@@ -78,7 +76,8 @@ PENDING_KEYS: frozenset[str] = frozenset(
         "server.worker_class",
         "server.max_requests",
         "server.max_requests_jitter",
-        "providers[].rate_limit",
+        "auth.jwt",
+        "auth.oauth2",
         "http_client.retry_backoff_factor",
         "validation.enabled",
         "validation.request.required_headers",
@@ -389,6 +388,8 @@ class Table:
 
 _SIZE_MARKERS = get_args(ByteSize)[1:]
 _RATE_MARKERS = get_args(Rate)[1:]
+_HASHED_MARKERS = get_args(HashedKey)[1:]
+_NETWORK_MARKERS = get_args(IpNetwork)[1:]
 _DURATION_PATTERN = next(
     getattr(m, "pattern", None) for m in get_args(Duration)[1].metadata if hasattr(m, "pattern")
 )
@@ -406,6 +407,11 @@ def type_name(annotation: Any, metadata: list[Any] | tuple[Any, ...] = ()) -> st
         return "rate"
     if any(getattr(m, "pattern", None) == _DURATION_PATTERN for m in metadata):
         return "duration"
+    if annotation is KeyDigest:
+        hashed = any(m is marker for m in metadata for marker in _HASHED_MARKERS)
+        return "sha256 hex" if hashed else "string (key)"
+    if any(marker in metadata for marker in _NETWORK_MARKERS):
+        return "CIDR"
     origin, args = get_origin(annotation), get_args(annotation)
     if origin in (Union, types.UnionType):
         return " | ".join(type_name(arg) for arg in args)

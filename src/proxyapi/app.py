@@ -7,6 +7,7 @@ import logging
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Final
 
 from starlette.applications import Starlette
 from starlette.datastructures import State
@@ -17,12 +18,13 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from proxyapi.api import debug, health, metrics, openai
-from proxyapi.api.asgi import REQUEST_ID, request_id_of
+from proxyapi.api.asgi import REQUEST_ID, request_id_of, send_error
 from proxyapi.api.responses import error_response
 from proxyapi.config.models import Config
 from proxyapi.errors import MethodNotAllowed, NotFound, ProxyError
 from proxyapi.gateway import Gateway
 from proxyapi.observability.logging import configure_logging
+from proxyapi.pipeline.guard import Guard
 
 logger = logging.getLogger("proxyapi.app")
 
@@ -50,10 +52,28 @@ async def handle_unexpected(request: Request, exc: Exception) -> Response:
     return error_response(ProxyError("The gateway failed to process the request."))
 
 
-class GatewayApp:
-    """The outermost ASGI app: the hot POST routes first, Starlette for the rest.
+OPEN_PATHS: Final = frozenset({"/v1/health", "/metrics", "/v1/metrics"})
+ADMIN_PREFIXES: Final = ("/api/", "/debug/")
 
-    Every HTTP response gets an ``X-Request-ID`` (the client's, or a new one).
+
+def access_of(path: str) -> str:
+    """Which door a path is behind: ``open`` (probes, metrics), ``admin`` or ``client``.
+
+    Everything not named open or admin is a client route, unknown paths
+    included: without a key, nobody learns which paths exist.
+    """
+    if path.startswith(ADMIN_PREFIXES) or path in ("/api", "/debug"):
+        return "admin"
+    if path.startswith("/health") or path in OPEN_PATHS:
+        return "open"
+    return "client"
+
+
+class GatewayApp:
+    """The outermost ASGI app: the door (guard), then hot POST routes, then Starlette.
+
+    Every HTTP response gets an ``X-Request-ID`` (the client's, or a new one) and,
+    on client routes, the rate-limit headers.
     """
 
     def __init__(self, routes: Starlette, hot: dict[str, openai.PostEndpoint]) -> None:
@@ -69,18 +89,31 @@ class GatewayApp:
             await self.routes(scope, receive, send)
             return
         request_id = request_id_of(scope)
+        path: str = scope["path"]
+        extra: list[tuple[bytes, bytes]] = []
+        guard: Guard = self.state.gateway.guard
+        try:
+            access = access_of(path)
+            if access == "client":
+                extra = await guard.admit(scope)
+            elif access == "admin":
+                guard.require_admin(scope)
+        except ProxyError as error:
+            await send_error(send, error, request_id)
+            return
         if scope["method"] == "POST":
-            endpoint = self.hot.get(scope["path"])
+            endpoint = self.hot.get(path)
             if endpoint is not None:
-                await endpoint(scope, receive, send, request_id)
+                await endpoint(scope, receive, send, request_id, extra)
                 return
+        added = [(REQUEST_ID, request_id), *extra]
 
-        async def send_with_id(message: Message) -> None:
+        async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", ()), (REQUEST_ID, request_id)]
+                message["headers"] = [*message.get("headers", ()), *added]
             await send(message)
 
-        await self.routes(scope, receive, send_with_id)
+        await self.routes(scope, receive, send_with_headers)
 
 
 def build_app(config: Config) -> ASGIApp:

@@ -90,6 +90,8 @@ def run_server(
         log_level=settings.logging.level.lower(),
         access_log=False,
         server_header=False,
+        # X-Forwarded-For is read by the guard, from server.trusted_proxies only.
+        proxy_headers=False,
         timeout_graceful_shutdown=30,
     )
 

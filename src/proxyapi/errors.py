@@ -12,12 +12,14 @@ ProxyError                         status, type, code; rendered once as OpenAI J
     PayloadTooLarge         413
     UnsupportedMediaType    415
     RateLimited             429
+  ServiceUnavailable        503  (rate limiter unreachable, fail closed)
   UpstreamError            (provider, status, is_retryable)
     UpstreamTimeout          504  (also a TimeoutError)
     UpstreamConnectError     502  (also a ConnectionError)
     UpstreamAuthError        502  (the provider refused our key)
     CircuitOpen              503  (skipped: its breaker is open)
     UpstreamRateLimited      429
+      ProviderOverLimit      429  (our own limit on that provider; skipped)
     UpstreamStatusError      the upstream's own status (Retry-After on 503 / 529)
     ContextLengthExceeded    400  context_length_exceeded
   NoProviderAvailable       503  (nothing could be tried)
@@ -31,6 +33,7 @@ keys or internal URLs: upstream messages are passed on, our own are written here
 
 from __future__ import annotations
 
+import math
 from typing import Any, ClassVar
 
 import orjson
@@ -141,19 +144,48 @@ class RateLimited(ClientError):
     type = "rate_limit_error"
     code = "rate_limit_exceeded"
 
-    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+        self._headers = headers
 
     def headers(self) -> dict[str, str]:
+        """The rate-limit headers the limiter chose, else a plain ``Retry-After``."""
+        if self._headers is not None:
+            return self._headers
         return retry_after_header(self.retry_after)
 
 
+class ServiceUnavailable(ProxyError):
+    """The gateway cannot judge the request now (its rate-limit backend is down, fail closed)."""
+
+    status = 503
+    type = "service_unavailable"
+    code = "service_unavailable"
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": "1"}
+
+
 def retry_after_header(seconds: float | None) -> dict[str, str]:
-    """``Retry-After`` in whole seconds (at least 1, RFC 9110 delay-seconds), if known."""
+    """``Retry-After`` in whole seconds (at least 1, RFC 9110 delay-seconds), if known.
+
+    Rounded up: a client that waits exactly as long as told should then succeed.
+    """
     if seconds is None:
         return {}
-    return {"Retry-After": str(max(1, round(seconds)))}
+    return {"Retry-After": str(whole_seconds(seconds))}
+
+
+def whole_seconds(seconds: float) -> int:
+    """``seconds`` rounded up to a whole second, at least 1 (float noise ignored)."""
+    return max(1, math.ceil(seconds - 1e-6))
 
 
 class UpstreamError(ProxyError):
@@ -226,6 +258,20 @@ class UpstreamRateLimited(UpstreamError):
     status = 429
     type = "rate_limit_error"
     code = "rate_limit_exceeded"
+
+
+class ProviderOverLimit(UpstreamRateLimited):
+    """The gateway's own limit on a provider is spent: skipped without being called."""
+
+    code = "provider_rate_limit_exceeded"
+
+    def __init__(self, provider: str, retry_after: float) -> None:
+        super().__init__(
+            f"Provider '{provider}' is at the rate limit configured for it; "
+            f"retry after {whole_seconds(retry_after)} s.",
+            provider=provider,
+            retry_after=retry_after,
+        )
 
 
 class UpstreamStatusError(UpstreamError):

@@ -17,8 +17,14 @@ from typing import Any
 
 from proxyapi.cache.memory import MemoryCache
 from proxyapi.config.models import Config, ProviderConfig
+from proxyapi.pipeline.guard import Guard
 from proxyapi.providers.base import Deployment, ProviderAdapter
 from proxyapi.providers.registry import load_adapter
+from proxyapi.ratelimit.base import Backend, Bucket
+from proxyapi.ratelimit.limiter import RateLimiter
+from proxyapi.ratelimit.memory import MemoryBackend
+from proxyapi.ratelimit.policy import provider_buckets
+from proxyapi.ratelimit.redis import RedisBackend
 from proxyapi.resilience import (
     CircuitBreaker,
     RetryPolicy,
@@ -28,6 +34,7 @@ from proxyapi.resilience import (
 )
 from proxyapi.resilience.chaos import ChaosMonkey
 from proxyapi.transport.client import PoolSettings, UpstreamClient
+from proxyapi.transport.redis import connect_redis
 
 logger = logging.getLogger("proxyapi.gateway")
 
@@ -44,6 +51,7 @@ class Candidate:
     breaker: CircuitBreaker
     retry: RetryPolicy
     retry_stats: RetryStats
+    quota: tuple[Bucket, ...] = ()  # the gateway's own limits on calls to this provider
 
 
 def build_deployment(provider: ProviderConfig, environ: Mapping[str, str]) -> Deployment:
@@ -87,6 +95,20 @@ class Gateway:
         }
         self.models_cache = MemoryCache(max_size=1024, default_ttl=MODELS_TTL_SECONDS)
         self.configured_models = frozenset(m for p in config.providers for m in p.models)
+        # Shared state across processes when redis.enabled (or REDIS_URL); memory otherwise.
+        self.redis = connect_redis(config.redis) if config.redis.enabled else None
+        backend: Backend = (
+            RedisBackend(self.redis, config.redis.key_prefix)
+            if self.redis is not None
+            else MemoryBackend()
+        )
+        self.limiter = RateLimiter(
+            backend,
+            fail_open=config.rate_limit.fail_open,
+            retry_interval=config.redis.retry_interval,
+        )
+        self.guard = Guard(config, self.limiter)
+        self.quotas = provider_buckets(config)
         for provider in sorted(config.providers, key=lambda p: p.priority):
             if not provider.enabled:
                 continue
@@ -117,6 +139,7 @@ class Gateway:
             ),
             retry=retry_policy_for(provider, self.config.http_client),
             retry_stats=RetryStats(),
+            quota=self.quotas.get(provider.name, ()),
         )
 
     def _build_routes(self) -> dict[str, tuple[Candidate, ...]]:
@@ -178,12 +201,22 @@ class Gateway:
             logger.warning("provider %s skipped: %s", name, reason)
         if not self.candidates_by_name:
             logger.warning("no provider is usable: every request will answer 503")
+        if not self.guard.requires_key:
+            logger.warning(
+                "\n%s\n  NO API KEYS ARE CONFIGURED: this gateway answers ANYONE who can reach it."
+                "\n  Set auth.api_keys or PROXY_API_PROXY_API_KEYS (proxyapi keys generate).\n%s",
+                "!" * 78,
+                "!" * 78,
+            )
         self.ready = True
 
     async def close(self) -> None:
         self.ready = False
         for candidate in self.candidates_by_name.values():
             await candidate.client.close()
+        await self.limiter.close()
+        if self.redis is not None:
+            await self.redis.aclose()
 
 
 def models_cache_key(deployment: Deployment) -> str:

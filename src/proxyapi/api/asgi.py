@@ -9,6 +9,7 @@ else goes through Starlette as usual.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 
 from starlette.types import Receive, Scope, Send
 
@@ -79,7 +80,9 @@ async def send_json(
     await send({"type": "http.response.body", "body": body})
 
 
-async def send_error(send: Send, error: ProxyError, request_id: bytes) -> None:
-    headers = [(REQUEST_ID, request_id)]
+async def send_error(
+    send: Send, error: ProxyError, request_id: bytes, extra: Sequence[tuple[bytes, bytes]] = ()
+) -> None:
+    headers = [(REQUEST_ID, request_id), *extra]
     headers.extend((k.lower().encode(), v.encode()) for k, v in error.headers().items())
     await send_json(send, error.http_status, error.to_json(), headers)

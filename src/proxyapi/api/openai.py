@@ -43,19 +43,26 @@ class PostEndpoint:
         self.state = state
         self.run = run
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send, request_id: bytes) -> None:
+    async def __call__(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        request_id: bytes,
+        extra: list[tuple[bytes, bytes]],
+    ) -> None:
+        """Answer one request; ``extra`` headers (rate limits) go on every response."""
         try:
             reply = await self._reply(scope, receive)
         except ClientGone:
             return
         except ProxyError as error:
-            await send_error(send, error, request_id)
+            await send_error(send, error, request_id, extra)
             return
         except Exception:
             logger.exception("unhandled error on POST %s", scope["path"])
-            await send_error(
-                send, ProxyError("The gateway failed to process the request."), request_id
-            )
+            failure = ProxyError("The gateway failed to process the request.")
+            await send_error(send, failure, request_id, extra)
             return
         # Which provider answered, and after how many upstream calls (retries and
         # fallbacks included): the client cannot tell otherwise, the operator wants to.
@@ -63,6 +70,7 @@ class PostEndpoint:
             (REQUEST_ID, request_id),
             (b"x-proxyapi-provider", reply.provider.encode()),
             (b"x-proxyapi-attempts", str(reply.attempts).encode()),
+            *extra,
         ]
         if isinstance(reply, OpenStream):
             await SSEResponse(reply.first, reply.rest, headers)(scope, receive, send)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Annotated, Any, ClassVar
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
@@ -61,6 +62,25 @@ Rate = Annotated[
     WithJsonSchema({"type": "string", "pattern": RATE_PATTERN}, mode="validation"),
 ]
 """A rate such as ``"500/minute"`` (per second, minute, hour or day)."""
+
+
+def _check_network(value: Any) -> str:
+    if not isinstance(value, str):
+        raise PydanticCustomError("cidr", "{v} is not an IP address or CIDR", {"v": repr(value)})
+    try:
+        return str(ipaddress.ip_network(value.strip(), strict=False))
+    except ValueError:
+        raise PydanticCustomError(
+            "cidr", "{v} is not an IP address or CIDR (e.g. 10.0.0.0/8)", {"v": repr(value)}
+        ) from None
+
+
+IpNetwork = Annotated[
+    str,
+    BeforeValidator(_check_network),
+    WithJsonSchema({"type": "string", "description": "an IP address or CIDR"}, mode="validation"),
+]
+"""An IP address or CIDR (``10.0.0.0/8``, ``::1``), normalised: ``10.1.2.3/8`` -> ``10.0.0.0/8``."""
 
 Seconds = Annotated[float, Field(gt=0)]
 Count = Annotated[int, Field(ge=0)]

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from pydantic import Field, field_validator
+from urllib.parse import quote, urlsplit, urlunsplit
 
-from proxyapi.config._fields import Count, Port, Positive, Probability, Section
+from pydantic import Field, field_validator
+from pydantic_core import PydanticCustomError
+
+from proxyapi.config._fields import Count, Port, Positive, Probability, Seconds, Section
 
 
 class CacheStore(Section):
@@ -86,9 +89,45 @@ class RedisConfig(Section):
     db: Count = 0
     password: str | None = None
     url: str | None = Field(None, description="redis://... ; wins over host/port/db when set")
+    key_prefix: str = Field(
+        "proxyapi", min_length=1, description="namespace of every key the gateway writes"
+    )
+    socket_timeout: Seconds = Field(
+        0.5, description="seconds before a Redis call counts as failed (then fail open/closed)"
+    )
+    retry_interval: Seconds = Field(
+        1.0, description="after a failure, seconds before Redis is tried again"
+    )
 
     @field_validator("password", "url", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         # "${REDIS_PASSWORD}" with the variable unset substitutes to "".
         return None if value == "" else value
+
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise PydanticCustomError(
+                "redis_url",
+                "{u} is not a Redis URL (redis://host:port/db, rediss://… or unix://…)",
+                {"u": repr(redact_url(value))},
+            )
+        return value
+
+    def connection_url(self) -> str:
+        """``url`` when set, else one built from host, port, db and password."""
+        if self.url:
+            return self.url
+        auth = f":{quote(self.password, safe='')}@" if self.password else ""
+        return f"redis://{auth}{self.host}:{self.port}/{self.db}"
+
+
+def redact_url(url: str) -> str:
+    """A Redis URL safe to print: any password replaced by ``***``."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))

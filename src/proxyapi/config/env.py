@@ -57,6 +57,9 @@ class EnvOverrides(BaseSettings):
     cors_origins: KeyList = Field(None, validation_alias="CORS_ORIGINS")
     ssl_certfile: str | None = Field(None, validation_alias="SSL_CERTFILE")
     ssl_keyfile: str | None = Field(None, validation_alias="SSL_KEYFILE")
+    trusted_proxies: KeyList = Field(None, validation_alias="TRUSTED_PROXIES")
+    api_keys_required: bool | None = Field(None, validation_alias="API_KEYS_REQUIRED")
+    redis_url: str | None = Field(None, validation_alias="REDIS_URL")
     # The seed's production HTTP client variables (http_client defaults).
     http_max_keepalive: Count | None = Field(None, validation_alias="HTTP_MAX_KEEPALIVE")
     http_max_connections: Positive | None = Field(None, validation_alias="HTTP_MAX_CONNECTIONS")
@@ -65,7 +68,9 @@ class EnvOverrides(BaseSettings):
     http_connect_timeout: Seconds | None = Field(None, validation_alias="HTTP_CONNECT_TIMEOUT")
     http_retry_attempts: Count | None = Field(None, validation_alias="HTTP_RETRY_ATTEMPTS")
 
-    @field_validator("proxy_api_keys", "admin_keys", "cors_origins", mode="before")
+    @field_validator(
+        "proxy_api_keys", "admin_keys", "cors_origins", "trusted_proxies", mode="before"
+    )
     @classmethod
     def _split_list(cls, value: object) -> object:
         return parse_list(value) if isinstance(value, str) else value
@@ -161,6 +166,9 @@ _TARGETS: Final = (
     ("cors_origins", ("server", "cors_origins")),
     ("ssl_certfile", ("server", "ssl_certfile")),
     ("ssl_keyfile", ("server", "ssl_keyfile")),
+    ("trusted_proxies", ("server", "trusted_proxies")),
+    ("api_keys_required", ("auth", "required")),
+    ("redis_url", ("redis", "url")),
 )
 
 
@@ -170,6 +178,8 @@ def apply_env_overrides(raw: dict[str, Any], overrides: EnvOverrides) -> None:
         value = getattr(overrides, field)
         if value is not None:
             set_path(raw, path, value)
+    if overrides.redis_url is not None:
+        set_path(raw, ("redis", "enabled"), True)  # REDIS_URL alone turns Redis on
     providers = raw.get("providers")
     for provider in providers if isinstance(providers, list) else []:
         if not isinstance(provider, dict):

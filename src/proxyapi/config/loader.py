@@ -22,6 +22,7 @@ import yaml
 from dotenv import load_dotenv
 from pydantic import ValidationError
 
+from proxyapi.config.advice import find_advice
 from proxyapi.config.defaults import apply_environment_defaults, generated_default
 from proxyapi.config.env import apply_env_overrides, read_env_overrides
 from proxyapi.config.messages import ROOT, describe_validation_error, format_config_error, show
@@ -78,7 +79,9 @@ def load_config(
     apply_env_overrides(data, overrides)
     apply_environment_defaults(data)
     config = validate_config(data, source)
-    return LoadedConfig(config, source, [*warnings, *find_unknown_keys(config)])
+    warnings += find_unknown_keys(config)
+    warnings += find_advice(config)
+    return LoadedConfig(config, source, warnings)
 
 
 def validate_config(data: Mapping[str, Any], source: str = "configuration") -> Config:

@@ -7,7 +7,6 @@ defaults that depend on other blocks; treat a loaded ``Config`` as read-only.
 
 from __future__ import annotations
 
-import re
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any, Literal, Self
 
@@ -19,8 +18,9 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from proxyapi.config._fields import Count, Port, Positive, Seconds, Section
+from proxyapi.config._fields import Count, IpNetwork, Port, Positive, Seconds, Section
 from proxyapi.config._merge import problem, validate_collecting
+from proxyapi.config.access import AuthConfig, AuthenticationConfig
 from proxyapi.config.caching import CacheConfig, CachingConfig, RedisConfig
 from proxyapi.config.observability import (
     HealthCheckConfig,
@@ -97,6 +97,10 @@ class ServerConfig(Section):
     cors_origins: list[str] = Field(default_factory=list)
     ssl_certfile: str | None = None
     ssl_keyfile: str | None = None
+    trusted_proxies: list[IpNetwork] = Field(
+        default_factory=list,
+        description="CIDRs of reverse proxies whose X-Forwarded-For is believed",
+    )
     client_timeout: Seconds = 60.0
 
     @model_validator(mode="after")
@@ -106,77 +110,6 @@ class ServerConfig(Section):
                 "ssl_pair", "ssl_certfile and ssl_keyfile must be set together"
             )
         return self
-
-
-class JwtAuth(Section):
-    enabled: bool = False
-    secret_key: str | None = None
-    algorithm: str = "HS256"
-    expiration_hours: Positive = 24
-
-
-class OAuth2Auth(Section):
-    enabled: bool = False
-    provider: str = "google"
-    client_id: str | None = None
-    client_secret: str | None = None
-
-
-class AuthConfig(Section):
-    """Client authentication (``auth:``); enabled when any key is configured."""
-
-    api_keys: list[str] = Field(default_factory=list)
-    header_name: str = "X-API-Key"
-    admin_keys: list[str] = Field(default_factory=list)
-    jwt: JwtAuth = Field(default_factory=JwtAuth)
-    oauth2: OAuth2Auth = Field(default_factory=OAuth2Auth)
-
-    @field_validator("api_keys", "admin_keys")
-    @classmethod
-    def _drop_empty(cls, keys: list[str]) -> list[str]:
-        # An unset "${API_KEY_ENV}" substitutes to "": never accept an empty key.
-        return [key.strip() for key in keys if key.strip()]
-
-    @property
-    def is_enabled(self) -> bool:
-        return bool(self.api_keys or self.admin_keys)
-
-
-_SHA256_HEX = re.compile(r"^[0-9a-fA-F]{64}$")
-
-
-class HashedApiKeys(Section):
-    enabled: bool = True
-    header_name: str = "X-API-Key"
-    hashed_keys: list[str] = Field(
-        default_factory=list,
-        json_schema_extra={"items": {"type": "string", "pattern": _SHA256_HEX.pattern}},
-        description="sha256 hex digests of accepted keys",
-    )
-
-    @field_validator("hashed_keys")
-    @classmethod
-    def _check_digests(cls, digests: list[str]) -> list[str]:
-        for digest in digests:
-            if not _SHA256_HEX.match(digest):
-                raise PydanticCustomError(
-                    "sha256", "{d} is not a sha256 hex digest", {"d": repr(digest)}
-                )
-        return [digest.lower() for digest in digests]
-
-
-class AuthRateLimiting(Section):
-    enabled: bool = True
-    global_limit: Positive = 100
-    provider_limits: dict[str, Positive] = Field(default_factory=dict)
-    route_limits: dict[str, Positive] = Field(default_factory=dict)
-
-
-class AuthenticationConfig(Section):
-    """Seed 000's ``authentication:`` block (hashed keys, per-route limits)."""
-
-    api_keys: HashedApiKeys = Field(default_factory=HashedApiKeys)
-    rate_limiting: AuthRateLimiting = Field(default_factory=AuthRateLimiting)
 
 
 class HttpClientConfig(Section):
@@ -231,6 +164,19 @@ class Config(Section):
         extra = cross_provider_problems(value) if isinstance(value, list) else []
         result: list[ProviderConfig] = validate_collecting(handler, value, extra, "providers")
         return result
+
+    @model_validator(mode="after")
+    def _require_keys(self) -> Self:
+        hashed = self.authentication.api_keys
+        if self.auth.required and not (
+            self.auth.api_keys or (hashed.enabled and hashed.hashed_keys)
+        ):
+            raise PydanticCustomError(
+                "keys_required",
+                "auth.required (API_KEYS_REQUIRED) is true but no client API key is configured "
+                "(auth.api_keys, authentication.api_keys.hashed_keys or PROXY_API_PROXY_API_KEYS)",
+            )
+        return self
 
     @model_validator(mode="after")
     def _finish_providers(self) -> Self:

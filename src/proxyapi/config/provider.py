@@ -83,7 +83,10 @@ class ProviderConfig(Section):
         description="lower is tried first; omitted: after every explicit priority, in list order",
     )
     timeout: float = Field(30.0, gt=0, description="seconds; omitted: http_client.timeout")
-    rate_limit: int = Field(1000, ge=1, description="requests per hour")
+    # Unlimited unless set: the seed's 1000/hour default would throttle any busy gateway.
+    rate_limit: int | None = Field(
+        None, ge=1, description="requests per hour to this provider; omitted: no limit"
+    )
     retry_attempts: int = Field(
         3, ge=0, validation_alias=AliasChoices("retry_attempts", "max_retries")
     )

@@ -8,27 +8,42 @@ from typing import Literal
 from pydantic import Field, field_validator
 from pydantic_core import PydanticCustomError
 
-from proxyapi.config._fields import ByteSize, Positive, Rate, Seconds, Section
+from proxyapi.config._fields import ByteSize, IpNetwork, Positive, Rate, Seconds, Section
 
 
 class ProviderRateLimit(Section):
-    """Limit on calls to one provider (``rate_limit.providers.<name>``)."""
+    """Limit on calls to one provider (``rate_limit.providers.<name or type>``)."""
 
     requests_per_minute: Positive = 60
-    burst_limit: Positive = 10
+    burst_limit: Positive | None = Field(
+        None, description="bucket size; omitted: the per-minute count"
+    )
 
 
 class IpLimits(Section):
-    enabled: bool = True
+    """Per client address. The lists apply whenever set; the limit when ``enabled``."""
+
+    enabled: bool = Field(
+        True, description="default true once the block is written; the block is off when absent"
+    )
     requests_per_minute: Positive = 100
-    whitelist: list[str] = Field(default_factory=list)
-    blacklist: list[str] = Field(default_factory=list)
+    burst_limit: Positive | None = Field(
+        None, description="bucket size; omitted: the per-minute count"
+    )
+    whitelist: list[IpNetwork] = Field(default_factory=list, description="never rate-limited")
+    blacklist: list[IpNetwork] = Field(default_factory=list, description="always refused (403)")
 
 
 class UserLimits(Section):
-    enabled: bool = True
+    """Per API key (needs ``auth`` keys: without them there is no key to count by)."""
+
+    enabled: bool = Field(
+        True, description="default true once the block is written; the block is off when absent"
+    )
     requests_per_minute: Positive = 500
-    burst_limit: Positive = 20
+    burst_limit: Positive | None = Field(
+        None, description="bucket size; omitted: the per-minute count"
+    )
 
 
 class RateLimitHeaders(Section):
@@ -42,19 +57,32 @@ class RateLimitHeaders(Section):
 
 
 class RateLimitConfig(Section):
-    """Limits on the gateway's clients (``rate_limit:``)."""
+    """Limits on the gateway's clients and on its calls to providers (``rate_limit:``).
+
+    Every limit is a token bucket: it holds ``burst_limit`` tokens (by default the
+    whole window's count) and refills steadily at count / window. A scope is on
+    only when configured: the gateway does not throttle anyone by surprise.
+    """
 
     enabled: bool = True
-    requests_per_window: Positive = 100
+    requests_per_window: Positive | None = Field(
+        None, description="the whole gateway, every client together; omitted: no global limit"
+    )
     window_seconds: Positive = 60
-    burst_limit: Positive = 50
+    burst_limit: Positive | None = Field(
+        None, description="global bucket size; omitted: requests_per_window"
+    )
     routes: dict[str, Rate] = Field(
         default_factory=dict, description='route path -> rate such as "500/minute"'
     )
     providers: dict[str, ProviderRateLimit] = Field(default_factory=dict)
-    ip_limits: IpLimits = Field(default_factory=IpLimits)
-    user_limits: UserLimits = Field(default_factory=UserLimits)
+    ip_limits: IpLimits = Field(default_factory=lambda: IpLimits(enabled=False))
+    user_limits: UserLimits = Field(default_factory=lambda: UserLimits(enabled=False))
     headers: RateLimitHeaders = Field(default_factory=RateLimitHeaders)
+    fail_open: bool = Field(
+        True,
+        description="when the Redis backend is unreachable: admit (true) or refuse with 503",
+    )
 
 
 class BreakerOverride(Section):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from proxyapi.errors import (
     AllProvidersFailed,
     CircuitOpen,
     NoProviderAvailable,
+    ProviderOverLimit,
     ProxyError,
     UpstreamError,
     UpstreamRateLimited,
@@ -28,6 +30,7 @@ from proxyapi.errors import (
 )
 from proxyapi.gateway import Candidate
 from proxyapi.providers.base import JSONObject, StreamTranslator, UpstreamRequest
+from proxyapi.ratelimit.limiter import BackendUnavailable, RateLimiter
 from proxyapi.resilience.chaos import ChaosMonkey
 from proxyapi.transport.client import UpstreamResponse
 from proxyapi.transport.sse import SSEDecoder
@@ -81,7 +84,8 @@ def final_error(errors: list[UpstreamError], model: str) -> ProxyError:
             f"Every provider for model '{model}' timed out.", provider=errors[-1].provider
         )
     if all(isinstance(e, UpstreamRateLimited) for e in tried):
-        return tried[-1]
+        # Every provider is limited: the client may retry when the first one frees up.
+        return min(tried, key=lambda e: e.retry_after if e.retry_after is not None else math.inf)
     details = "; ".join(f"{e.provider}: {e.message}" for e in errors)
     return AllProvidersFailed(f"All providers failed for model '{model}'. {details}")
 
@@ -121,6 +125,7 @@ class Call:
     deadline: float
     path: str
     chaos: ChaosMonkey | None = None
+    limiter: RateLimiter | None = None
     attempts: int = 0
 
 
@@ -223,6 +228,11 @@ async def _with_retries(
             raise UpstreamTimeout(
                 "The request ran out of time.", provider=candidate.deployment.name
             )
+        if candidate.quota and call.limiter is not None:
+            wait = await _over_quota(candidate, call.limiter)
+            if wait is not None:
+                breaker.release()
+                raise ProviderOverLimit(candidate.deployment.name, wait)
         stats.record_attempt(tries)
         call.attempts += 1
         try:
@@ -255,6 +265,21 @@ async def _with_retries(
         stats.record_success(tries)
         policy.record(True)
         return result
+
+
+async def _over_quota(candidate: Candidate, limiter: RateLimiter) -> float | None:
+    """Seconds until the provider's own limits allow a call; None when they allow it now.
+
+    Unreachable limiter: the call goes ahead (the client check already applied
+    fail_open / fail closed to this request).
+    """
+    try:
+        outcome = await limiter.check(candidate.quota)
+    except BackendUnavailable:
+        return None
+    if outcome is None or outcome.allowed:
+        return None
+    return outcome.retry_after
 
 
 async def call_json(

@@ -35,7 +35,7 @@ def route(gateway: Gateway, model: str) -> tuple[Candidate, ...]:
 def call_of(gateway: Gateway, model: str, path: str) -> Call:
     """The request's upstream context; its deadline bounds every attempt, retry and fallback."""
     deadline = time.monotonic() + gateway.config.server.client_timeout
-    return Call(model, deadline, path, gateway.chaos)
+    return Call(model, deadline, path, gateway.chaos, gateway.limiter)
 
 
 async def complete_chat(gateway: Gateway, body: dict[str, Any]) -> Answer:

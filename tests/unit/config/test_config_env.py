@@ -11,6 +11,9 @@ from config_helpers import MINIMAL, Load, Problems
 
 from proxyapi.config import Config, load_config
 from proxyapi.errors import ConfigError
+from proxyapi.keys import KeyDigest
+
+digest = KeyDigest.of
 
 
 def _value(config: Config, dotted: str) -> Any:
@@ -27,8 +30,8 @@ def _value(config: Config, dotted: str) -> Any:
         ("PROXY_API_PORT", "9001", ["server.port"], 9001),
         ("PROXY_API_DEBUG", "true", ["app.debug", "server.debug"], True),
         ("PROXY_API_API_KEY_HEADER", "X-Gateway-Key", ["auth.header_name"], "X-Gateway-Key"),
-        ("PROXY_API_PROXY_API_KEYS", "k1,k2", ["auth.api_keys"], ["k1", "k2"]),
-        ("PROXY_API_ADMIN_KEYS", "root", ["auth.admin_keys"], ["root"]),
+        ("PROXY_API_PROXY_API_KEYS", "k1,k2", ["auth.api_keys"], [digest("k1"), digest("k2")]),
+        ("PROXY_API_ADMIN_KEYS", "root", ["auth.admin_keys"], [digest("root")]),
         ("PROXY_API_RATE_LIMIT_REQUESTS", "250", ["rate_limit.requests_per_window"], 250),
         ("PROXY_API_RATE_LIMIT_WINDOW", "30", ["rate_limit.window_seconds"], 30),
         ("PROXY_API_CLIENT_TIMEOUT", "90", ["server.client_timeout"], 90.0),
@@ -72,12 +75,11 @@ def test_provider_timeout_and_retries_override_every_provider(load: Load) -> Non
 )
 def test_key_lists_accept_comma_json_and_python_list_forms(load: Load, value: str) -> None:
     auth = load(environ={"PROXY_API_PROXY_API_KEYS": value}).config.auth
-    assert auth.api_keys == ["key1", "key2"]
-    assert auth.is_enabled
+    assert auth.api_keys == [digest("key1"), digest("key2")]
 
 
 def test_a_single_key_is_a_list_of_one(load: Load) -> None:
-    assert load(environ={"PROXY_API_PROXY_API_KEYS": "key1"}).config.auth.api_keys == ["key1"]
+    assert load(environ={"PROXY_API_PROXY_API_KEYS": "key1"}).config.auth.api_keys == [digest("key1")]
 
 
 def test_cors_origins_accept_a_json_list(load: Load) -> None:

@@ -40,7 +40,8 @@ def test_an_openai_compatible_server_needs_no_key_variable(load: Load) -> None:
 
 def test_provider_defaults_match_the_seed(load: Load) -> None:
     provider = load().config.providers[0]
-    assert (provider.enabled, provider.timeout, provider.rate_limit) == (True, 30.0, 1000)
+    # rate_limit: unlimited unless set (the seed's 1000/hour would throttle a busy gateway).
+    assert (provider.enabled, provider.timeout, provider.rate_limit) == (True, 30.0, None)
     assert (provider.retry_attempts, provider.retry_delay) == (3, 1.0)
     assert (provider.max_connections, provider.max_keepalive_connections) == (100, 100)
     assert (provider.keepalive_expiry, provider.drop_params, provider.headers) == (30.0, False, {})
@@ -96,7 +97,7 @@ def test_core_section_defaults(load: Load) -> None:
         60.0,
     )
     assert (server.cors_origins, server.ssl_certfile, server.ssl_keyfile) == ([], None, None)
-    assert (config.auth.api_keys, config.auth.header_name, config.auth.is_enabled) == (
+    assert (config.auth.api_keys, config.auth.header_name, config.auth.required) == (
         [],
         "X-API-Key",
         False,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from config_helpers import MINIMAL, Load
 
 from proxyapi.config.substitution import substitute_variables
+from proxyapi.keys import KeyDigest
 
 
 def test_variables_are_substituted_in_nested_strings_and_lists(load: Load) -> None:
@@ -14,7 +15,7 @@ def test_variables_are_substituted_in_nested_strings_and_lists(load: Load) -> No
     )
     environ = {"KEY_A": "a", "KEY_B": "b", "HOST_ADDR": "0.0.0.0"}
     config = load(text, environ).config
-    assert config.auth.api_keys == ["a", "static", "pre-b-post"]
+    assert config.auth.api_keys == [KeyDigest.of(k) for k in ("a", "static", "pre-b-post")]
     assert config.server.host == "0.0.0.0"
 
 
@@ -41,7 +42,7 @@ def test_substituted_strings_are_coerced_like_written_values(load: Load) -> None
 def test_an_unset_variable_becomes_empty_with_a_warning_naming_the_path(load: Load) -> None:
     text = MINIMAL + "auth: {api_keys: [real-key, '${API_KEY_ENV}']}\n"
     loaded = load(text, {})
-    assert loaded.config.auth.api_keys == ["real-key"]  # the empty key is dropped, never accepted
+    assert loaded.config.auth.api_keys == [KeyDigest.of("real-key")]  # the empty key is dropped, never accepted
     assert loaded.warnings == ["auth.api_keys[1]: environment variable 'API_KEY_ENV' is not set"]
 
 

@@ -91,10 +91,10 @@ def test_all_timeouts_are_a_504() -> None:
     assert isinstance(error, UpstreamTimeout) and error.http_status == 504
 
 
-def test_all_rate_limited_is_a_429_with_the_last_retry_after() -> None:
-    last = UpstreamRateLimited("slow", retry_after=4, provider="b")
-    error = final_error([UpstreamRateLimited("slow", retry_after=1, provider="a"), last], "m")
-    assert error is last and error.headers() == {"Retry-After": "4"}
+def test_all_rate_limited_is_a_429_with_the_soonest_retry_after() -> None:
+    soonest = UpstreamRateLimited("slow", retry_after=1, provider="b")
+    error = final_error([UpstreamRateLimited("slow", retry_after=4, provider="a"), soonest], "m")
+    assert error is soonest and error.headers() == {"Retry-After": "1"}
 
 
 def test_mixed_failures_are_a_502_naming_each_provider() -> None:

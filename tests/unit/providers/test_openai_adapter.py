@@ -89,7 +89,8 @@ def test_503_with_retry_after_is_retryable_and_sends_it_on() -> None:
     body = error_body("overloaded", type_="server_error")
     error = OpenAIAdapter().classify_error(503, {"retry-after-ms": "2500"}, body, "openai")
     assert isinstance(error, UpstreamStatusError) and error.is_retryable
-    assert error.retry_after == 2.5 and error.headers() == {"Retry-After": "2"}
+    # Rounded up: waiting exactly as long as told must be long enough.
+    assert error.retry_after == 2.5 and error.headers() == {"Retry-After": "3"}
 
 
 def test_5xx_is_retryable_and_4xx_is_not() -> None:
