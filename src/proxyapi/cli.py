@@ -1,4 +1,4 @@
-"""The ``proxyapi`` command line: serve, demo, simulate, config {validate,schema}.
+"""The ``proxyapi`` command line: serve, demo, simulate, config {validate,schema}, keys.
 
 Heavy modules are imported inside each command so ``proxyapi --help`` stays fast
 and a command only pays for what it uses.
@@ -27,6 +27,10 @@ config_app = typer.Typer(
     help="Validate the configuration or print its JSON Schema.", no_args_is_help=True
 )
 app.add_typer(config_app, name="config")
+keys_app = typer.Typer(
+    help="Make and hash API keys for auth.api_keys / hashed_keys.", no_args_is_help=True
+)
+app.add_typer(keys_app, name="keys")
 
 ConfigOption = Annotated[
     Path | None,
@@ -137,6 +141,39 @@ def config_schema() -> None:
     from proxyapi.config.loader import config_json_schema
 
     typer.echo(json.dumps(config_json_schema(), indent=2))
+
+
+@keys_app.command("generate")
+def keys_generate(
+    count: Annotated[int, typer.Option("--count", "-n", min=1, help="How many keys.")] = 1,
+) -> None:
+    """Print new random API keys, one per line; their SHA-256 digests go to stderr."""
+    from proxyapi.keys import generate_key, hash_key
+
+    for _ in range(count):
+        key = generate_key()
+        typer.echo(key)
+        typer.echo(f"sha256: {hash_key(key)}  (for authentication.api_keys.hashed_keys)", err=True)
+
+
+@keys_app.command("hash")
+def keys_hash(
+    key: Annotated[
+        str, typer.Argument(help="The key to hash; '-' reads keys from stdin, one per line.")
+    ],
+) -> None:
+    """Print the SHA-256 hex digest of a key, as authentication.api_keys.hashed_keys lists it."""
+    import sys
+
+    from proxyapi.keys import hash_key
+
+    keys = [line.strip() for line in sys.stdin] if key == "-" else [key]
+    keys = [k for k in keys if k]
+    if not keys:
+        typer.echo("❌ No key given.", err=True)
+        raise typer.Exit(code=1)
+    for item in keys:
+        typer.echo(hash_key(item))
 
 
 def main() -> None:

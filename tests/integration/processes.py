@@ -182,3 +182,33 @@ def serving(config: dict[str, object], directory: Path, **env: str) -> Iterator[
         yield running
     finally:
         stop(running.process)
+
+
+def start_redis(port: int) -> subprocess.Popen[bytes]:
+    """A private redis-server on ``port`` (nothing on disk), ready when this returns."""
+    process = subprocess.Popen(
+        [
+            "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2) as sock:
+                sock.sendall(b"PING\r\n")
+                if sock.recv(16).startswith(b"+PONG"):
+                    return process
+        except OSError:
+            time.sleep(0.05)
+    stop(process)
+    raise RuntimeError(f"redis-server did not start on port {port}")

@@ -45,6 +45,8 @@ def metrics_report(gateway: Gateway) -> dict[str, Any]:
             for name, candidate in gateway.candidates_by_name.items()
         },
         "chaos": gateway.chaos.stats() if gateway.chaos is not None else {"enabled": False},
+        "rate_limit": gateway.limiter.snapshot(),
+        "auth": {"enabled": gateway.guard.requires_key, "failures": gateway.guard.auth_failures},
     }
 
 
