@@ -15,13 +15,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from redis.asyncio import Redis
+
 from proxyapi.cache.memory import MemoryCache
+from proxyapi.config.caching import redact_url
 from proxyapi.config.models import Config, ProviderConfig
 from proxyapi.pipeline.guard import Guard
 from proxyapi.providers.base import Deployment, ProviderAdapter
 from proxyapi.providers.registry import load_adapter
 from proxyapi.ratelimit.base import Backend, Bucket
-from proxyapi.ratelimit.limiter import RateLimiter
+from proxyapi.ratelimit.limiter import BACKEND_ERRORS, RateLimiter
 from proxyapi.ratelimit.memory import MemoryBackend
 from proxyapi.ratelimit.policy import provider_buckets
 from proxyapi.ratelimit.redis import RedisBackend
@@ -201,6 +204,8 @@ class Gateway:
             logger.warning("provider %s skipped: %s", name, reason)
         if not self.candidates_by_name:
             logger.warning("no provider is usable: every request will answer 503")
+        if self.redis is not None:
+            await self._check_redis(self.redis)
         if not self.guard.requires_key:
             logger.warning(
                 "\n%s\n  NO API KEYS ARE CONFIGURED: this gateway answers ANYONE who can reach it."
@@ -209,6 +214,21 @@ class Gateway:
                 "!" * 78,
             )
         self.ready = True
+
+    async def _check_redis(self, client: Redis) -> None:
+        """Say at start-up whether Redis answers; a gateway starts either way (fail open)."""
+        where = redact_url(self.config.redis.connection_url())
+        try:
+            await client.ping()
+        except BACKEND_ERRORS as error:
+            logger.warning(
+                "Redis at %s is not reachable (%s); rate limits %s until it is",
+                where,
+                type(error).__name__,
+                "are not enforced" if self.limiter.fail_open else "refuse every request",
+            )
+        else:
+            logger.info("rate limits are shared through Redis at %s", where)
 
     async def close(self) -> None:
         self.ready = False
