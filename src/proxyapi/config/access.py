@@ -39,7 +39,11 @@ def _from_hex(value: Any) -> KeyDigest:
 
 
 def _not_hex(value: Any) -> KeyDigest:
-    raise PydanticCustomError("sha256", "{d} is not a sha256 hex digest", {"d": repr(value)})
+    # The value is not shown: a plaintext key put here by mistake must not be echoed.
+    raise PydanticCustomError(
+        "sha256",
+        "is not a sha256 hex digest (64 hex characters; `proxyapi keys hash KEY` prints one)",
+    )
 
 
 def _serialize(digest: KeyDigest) -> str:
@@ -63,10 +67,18 @@ HashedKey = Annotated[
 """A SHA-256 hex digest in the file (``proxyapi keys hash KEY`` prints one)."""
 
 
-def _drop_blank(keys: object) -> object:
-    # An unset "${API_KEY_ENV}" substitutes to "": never accept an empty key.
+def _key_list(keys: object) -> list[Any]:
+    """A list of keys; one bare string is a list of one (``api_keys: "${API_KEY}"``).
+
+    Blank entries are dropped: an unset ``${API_KEY_ENV}`` substitutes to "", and
+    an empty key must never be accepted. Errors never quote the value: it is a key.
+    """
+    if isinstance(keys, str):
+        keys = [keys]
     if not isinstance(keys, list):
-        return keys
+        raise PydanticCustomError(
+            "key_list", "must be a list of keys, not {t}", {"t": type(keys).__name__}
+        )
     return [k.strip() if isinstance(k, str) else k for k in keys if not _is_blank(k)]
 
 
@@ -104,7 +116,7 @@ class AuthConfig(Section):
     jwt: JwtAuth = Field(default_factory=JwtAuth)
     oauth2: OAuth2Auth = Field(default_factory=OAuth2Auth)
 
-    _drop_empty = field_validator("api_keys", "admin_keys", mode="before")(_drop_blank)
+    _keys = field_validator("api_keys", "admin_keys", mode="before")(_key_list)
 
 
 class HashedApiKeys(Section):
@@ -113,6 +125,8 @@ class HashedApiKeys(Section):
     hashed_keys: list[HashedKey] = Field(
         default_factory=list, description="sha256 hex digests of accepted keys"
     )
+
+    _keys = field_validator("hashed_keys", mode="before")(_key_list)
 
 
 class AuthRateLimiting(Section):

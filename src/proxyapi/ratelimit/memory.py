@@ -45,7 +45,7 @@ class MemoryBackend:
     def take_now(self, buckets: Sequence[Bucket], cost: float = 1.0) -> Verdict:
         """``take`` without the coroutine: the whole check is synchronous and atomic here."""
         now = self._clock()
-        if now >= self._next_sweep or len(self._state) > self._max_buckets:
+        if now >= self._next_sweep:
             self.sweep(now)
         state = self._state
         levels: list[float] = []
@@ -66,11 +66,15 @@ class MemoryBackend:
             for i, bucket in enumerate(buckets):
                 levels[i] -= cost
                 full_at = stamps[i] + seconds_until(levels[i], bucket.limit.capacity, bucket.limit)
+                # Re-inserted, so the dict's order is least recently used first.
+                state.pop(bucket.key, None)
                 state[bucket.key] = [levels[i], stamps[i], full_at]
+            if len(state) > self._max_buckets:
+                self.sweep(now)
         return Verdict(allowed, tuple(levels))
 
     def sweep(self, now: float) -> None:
-        """Forget full buckets; past ``max_buckets``, forget the oldest as well."""
+        """Forget full buckets; past ``max_buckets``, the least recently used as well."""
         self._state = {key: entry for key, entry in self._state.items() if entry[2] > now}
         excess = len(self._state) - self._max_buckets
         if excess > 0:

@@ -79,7 +79,9 @@ def test_key_lists_accept_comma_json_and_python_list_forms(load: Load, value: st
 
 
 def test_a_single_key_is_a_list_of_one(load: Load) -> None:
-    assert load(environ={"PROXY_API_PROXY_API_KEYS": "key1"}).config.auth.api_keys == [digest("key1")]
+    assert load(environ={"PROXY_API_PROXY_API_KEYS": "key1"}).config.auth.api_keys == [
+        digest("key1")
+    ]
 
 
 def test_cors_origins_accept_a_json_list(load: Load) -> None:

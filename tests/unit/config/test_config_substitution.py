@@ -42,7 +42,9 @@ def test_substituted_strings_are_coerced_like_written_values(load: Load) -> None
 def test_an_unset_variable_becomes_empty_with_a_warning_naming_the_path(load: Load) -> None:
     text = MINIMAL + "auth: {api_keys: [real-key, '${API_KEY_ENV}']}\n"
     loaded = load(text, {})
-    assert loaded.config.auth.api_keys == [KeyDigest.of("real-key")]  # the empty key is dropped, never accepted
+    assert loaded.config.auth.api_keys == [
+        KeyDigest.of("real-key")
+    ]  # the empty key is dropped, never accepted
     assert loaded.warnings == ["auth.api_keys[1]: environment variable 'API_KEY_ENV' is not set"]
 
 

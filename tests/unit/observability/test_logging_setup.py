@@ -16,11 +16,14 @@ from proxyapi.observability.logging import configure_logging
 
 @pytest.fixture(autouse=True)
 def restore_logger() -> Iterator[None]:
-    yield
     root = logging.getLogger("proxyapi")
+    level, propagate = root.level, root.propagate
+    yield
     for handler in list(root.handlers):
         root.removeHandler(handler)
         handler.close()
+    root.setLevel(level)
+    root.propagate = propagate
 
 
 def logging_block(**values: object) -> object:
