@@ -15,10 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from redis.asyncio import Redis
-
 from proxyapi.cache.memory import MemoryCache
-from proxyapi.config.caching import redact_url
 from proxyapi.config.models import Config, ProviderConfig
 from proxyapi.pipeline.guard import Guard
 from proxyapi.providers.base import Deployment, ProviderAdapter
@@ -37,7 +34,7 @@ from proxyapi.resilience import (
 )
 from proxyapi.resilience.chaos import ChaosMonkey
 from proxyapi.transport.client import PoolSettings, UpstreamClient
-from proxyapi.transport.redis import connect_redis
+from proxyapi.transport.redis import RedisPipe
 
 logger = logging.getLogger("proxyapi.gateway")
 
@@ -99,7 +96,7 @@ class Gateway:
         self.models_cache = MemoryCache(max_size=1024, default_ttl=MODELS_TTL_SECONDS)
         self.configured_models = frozenset(m for p in config.providers for m in p.models)
         # Shared state across processes when redis.enabled (or REDIS_URL); memory otherwise.
-        self.redis = connect_redis(config.redis) if config.redis.enabled else None
+        self.redis = RedisPipe(config.redis) if config.redis.enabled else None
         backend: Backend = (
             RedisBackend(self.redis, config.redis.key_prefix)
             if self.redis is not None
@@ -215,11 +212,11 @@ class Gateway:
             )
         self.ready = True
 
-    async def _check_redis(self, client: Redis) -> None:
+    async def _check_redis(self, redis: RedisPipe) -> None:
         """Say at start-up whether Redis answers; a gateway starts either way (fail open)."""
-        where = redact_url(self.config.redis.connection_url())
+        where = redis.where
         try:
-            await client.ping()
+            await redis.ping()
         except BACKEND_ERRORS as error:
             logger.warning(
                 "Redis at %s is not reachable (%s); rate limits %s until it is",
@@ -236,7 +233,7 @@ class Gateway:
             await candidate.client.close()
         await self.limiter.close()
         if self.redis is not None:
-            await self.redis.aclose()
+            await self.redis.close()
 
 
 def models_cache_key(deployment: Deployment) -> str:

@@ -95,9 +95,6 @@ class RedisConfig(Section):
     socket_timeout: Seconds = Field(
         0.5, description="seconds before a Redis call counts as failed (then fail open/closed)"
     )
-    max_connections: Positive = Field(
-        128, description="connections per gateway process; a burst beyond waits for one"
-    )
     retry_interval: Seconds = Field(
         1.0, description="after a failure, seconds before Redis is tried again"
     )
