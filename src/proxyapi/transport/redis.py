@@ -72,12 +72,12 @@ class _Wire(asyncio.Protocol):
             try:
                 reply = self.reader.gets()
             except hiredis.ProtocolError as error:
-                self._fail(RedisConnectionError(f"Redis protocol error: {error}"))
+                self.fail(RedisConnectionError(f"Redis protocol error: {error}"))
                 return
             if reply is False:
                 return
             if not self.pending:
-                self._fail(RedisConnectionError("Redis sent a reply nobody asked for"))
+                self.fail(RedisConnectionError("Redis sent a reply nobody asked for"))
                 return
             future, _ = self.pending.popleft()
             if future.done():
@@ -88,7 +88,7 @@ class _Wire(asyncio.Protocol):
                 future.set_result(reply)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._fail(RedisConnectionError("Redis closed the connection"))
+        self.fail(RedisConnectionError("Redis closed the connection"))
 
     def call(self, packed: bytes) -> asyncio.Future[Any]:
         if self.closed or self.transport is None:
@@ -107,11 +107,12 @@ class _Wire(asyncio.Protocol):
             return
         late = self.pending[0][1] - self.loop.time()
         if late <= 0:
-            self._fail(RedisTimeoutError(f"Redis did not answer within {self.timeout} s"))
+            self.fail(RedisTimeoutError(f"Redis did not answer within {self.timeout} s"))
         else:
             self._watchdog = self.loop.call_later(late, self._check_deadlines)
 
-    def _fail(self, error: Exception) -> None:
+    def fail(self, error: Exception) -> None:
+        """Fail every pending call with ``error`` and drop the connection."""
         self.closed = True
         if self._watchdog is not None:
             self._watchdog.cancel()
@@ -156,23 +157,28 @@ class RedisPipe:
         async with self._connecting:
             if self._wire is not None and not self._wire.closed:
                 return self._wire
+            wire = _Wire(self.timeout)
             try:
                 async with asyncio.timeout(self.timeout):
-                    wire = await self._open()
+                    await self._open(wire)
                     await self._handshake(wire)
             except TimeoutError:
+                wire.fail(RedisTimeoutError("timed out"))
                 raise RedisTimeoutError(f"connecting to Redis at {self.where} timed out") from None
             except OSError as error:
+                wire.fail(RedisConnectionError("connect failed"))
                 raise RedisConnectionError(
                     f"cannot connect to Redis at {self.where}: {error.strerror or error}"
                 ) from None
+            except BaseException as error:  # AUTH or SELECT refused, or cancelled
+                wire.fail(RedisConnectionError("handshake failed"))
+                raise error
             self._wire = wire
             return wire
 
-    async def _open(self) -> _Wire:
+    async def _open(self, wire: _Wire) -> None:
         loop = asyncio.get_running_loop()
         options = self._options
-        wire = _Wire(self.timeout)
         if "path" in options:
             await loop.create_unix_connection(lambda: wire, options["path"])
         else:
@@ -180,7 +186,6 @@ class RedisPipe:
             tls = ssl.create_default_context() if is_tls else None
             host, port = options.get("host", "localhost"), options.get("port", 6379)
             await loop.create_connection(lambda: wire, host, port, ssl=tls)
-        return wire
 
     async def _handshake(self, wire: _Wire) -> None:
         options = self._options
@@ -193,9 +198,8 @@ class RedisPipe:
             await wire.call(pack(("SELECT", options["db"])))
 
     async def close(self) -> None:
-        if self._wire is not None and self._wire.transport is not None:
-            self._wire.closed = True
-            self._wire.transport.close()
+        if self._wire is not None:
+            self._wire.fail(RedisConnectionError("the Redis connection was closed"))
         self._wire = None
 
 
