@@ -35,7 +35,6 @@ from pydantic.fields import FieldInfo
 from proxyapi.config import defaults as config_defaults, env as config_env
 from proxyapi.config._fields import ByteSize, Duration, IpNetwork, Rate
 from proxyapi.config.access import HashedKey
-from proxyapi.keys import KeyDigest
 from proxyapi.config.env import ENV_PREFIX, EnvOverrides, read_env_overrides
 from proxyapi.config.loader import validate_config
 from proxyapi.config.messages import format_config_error
@@ -44,6 +43,7 @@ from proxyapi.config.provider import DEFAULT_BASE_URLS, KEYLESS_TYPES, PROVIDER_
 from proxyapi.config.substitution import substitute_variables
 from proxyapi.config.unknown_keys import find_unknown_keys
 from proxyapi.errors import ConfigError
+from proxyapi.keys import KeyDigest
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC_PATH = ROOT / "docs" / "configuration.md"

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import pytest
+from clocks import FakeClock
 from redis.exceptions import ConnectionError as RedisConnectionError
 from starlette.types import Scope
 
@@ -29,17 +30,6 @@ ADMIN_KEY = "pxy-admin-5555555555555555"
 CHAT = "/v1/chat/completions"
 
 
-class FakeClock:
-    def __init__(self, now: float = 1000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
 class DownBackend:
     name = "redis"
 
@@ -48,11 +38,6 @@ class DownBackend:
 
     async def close(self) -> None:
         pass
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
 
 
 def guard(

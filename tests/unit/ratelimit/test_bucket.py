@@ -3,26 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from clocks import FakeClock
 
 from proxyapi.ratelimit.base import Bucket
 from proxyapi.ratelimit.bucket import Limit, refill, remaining, seconds_until
 from proxyapi.ratelimit.memory import MemoryBackend
-
-
-class FakeClock:
-    def __init__(self, now: float = 1000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
 
 
 def admitted(backend: MemoryBackend, limit: Limit, attempts: int) -> int:

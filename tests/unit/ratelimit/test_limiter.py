@@ -6,6 +6,7 @@ import logging
 from collections.abc import Iterator, Sequence
 
 import pytest
+from clocks import FakeClock
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from proxyapi.ratelimit.base import Bucket, Verdict
@@ -18,17 +19,6 @@ from proxyapi.ratelimit.limiter import (
     judge,
 )
 from proxyapi.ratelimit.memory import MemoryBackend
-
-
-class FakeClock:
-    def __init__(self, now: float = 1000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 class FlakyBackend:
@@ -53,11 +43,6 @@ class FlakyBackend:
 
 
 BUCKETS = [Bucket("ip:1.2.3.4", Limit(capacity=5, rate=0.5), "ip")]
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from clocks import FakeClock
 
 from proxyapi.ratelimit.base import Bucket
 from proxyapi.ratelimit.bucket import Limit
@@ -10,22 +11,6 @@ from proxyapi.ratelimit.memory import MemoryBackend
 
 QUICK = Limit(capacity=2, rate=1.0)  # full again one second after a request
 SLOW = Limit(capacity=100, rate=0.001)  # full again 1000 s after a request
-
-
-class FakeClock:
-    def __init__(self, now: float = 1000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
 
 
 def take(backend: MemoryBackend, key: str, limit: Limit) -> bool:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import pytest
+from clocks import FakeClock
 
 import proxyapi.resilience
 from proxyapi.config.traffic import CircuitBreakerConfig
@@ -12,22 +12,6 @@ from proxyapi.resilience import (
     CircuitBreaker,
     breaker_settings_for,
 )
-
-
-class FakeClock:
-    def __init__(self, now: float = 1000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
 
 
 def make_breaker(

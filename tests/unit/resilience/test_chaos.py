@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from clocks import FakeClock
 from pydantic import ValidationError
 
 from proxyapi.config.testing import ChaosEngineeringConfig, ChaosFault
@@ -23,14 +24,6 @@ from proxyapi.resilience.chaos import FAULT_TYPES, ChaosMonkey, Fault, parse_dur
 
 CHAT = "/v1/chat/completions"
 MONDAY_10 = datetime(2024, 1, 1, 10, 0, tzinfo=UTC)  # 2024-01-01 was a Monday.
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class RecordingSleep:
