@@ -70,6 +70,8 @@ providers:
     priority: 1
 logging:
   level: WARNING
+caching:
+  enabled: false   # every request is the same: the proxy path is measured, not the cache
 """
 
 

@@ -52,8 +52,6 @@ SCRIPT = "scripts/generate_config_reference.py"
 # Top-level keys that are parsed and validated today but not acted on yet:
 # key -> the feature that will give them behaviour.
 PENDING: dict[str, str] = {
-    "caching": "response caching",
-    "cache": "response caching",
     "condensation": "context condensation",
     "telemetry": "OpenTelemetry tracing",
     "metrics": "Prometheus metrics",
@@ -76,6 +74,14 @@ PENDING_KEYS: frozenset[str] = frozenset(
         "server.worker_class",
         "server.max_requests",
         "server.max_requests_jitter",
+        "caching.response_cache.max_size_mb",
+        "caching.summary_cache",
+        "caching.model_cache",
+        "caching.config_cache",
+        "caching.monitoring",
+        "caching.warming.enable_pattern_analysis",
+        "caching.warming.enable_predictive_warming",
+        "cache.unified.enable_predictive_warming",
         "auth.jwt",
         "auth.oauth2",
         "http_client.retry_backoff_factor",
@@ -84,8 +90,6 @@ PENDING_KEYS: frozenset[str] = frozenset(
         "validation.response",
         "validation.content_filter",
         "memory.gc_threshold_percent",
-        "memory.emergency_threshold_percent",
-        "memory.monitoring_interval",
         "memory.cache_cleanup_interval",
         "memory.gc_tuning",
         "memory.profiling",

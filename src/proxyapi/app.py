@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from proxyapi.api import admin, debug, health, metrics, openai
+from proxyapi.api import admin, cache, debug, health, metrics, openai
 from proxyapi.api.asgi import REQUEST_ID, request_id_of, send_error
 from proxyapi.api.responses import error_response
 from proxyapi.config.models import Config
@@ -133,7 +133,14 @@ def build_app(config: Config) -> ASGIApp:
 
     routes = Starlette(
         debug=False,
-        routes=[*openai.routes, *health.routes, *metrics.routes, *admin.routes, *debug.routes],
+        routes=[
+            *openai.routes,
+            *health.routes,
+            *metrics.routes,
+            *admin.routes,
+            *cache.routes,
+            *debug.routes,
+        ],
         exception_handlers={
             ProxyError: handle_proxy_error,
             HTTPException: handle_http_exception,

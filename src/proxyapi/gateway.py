@@ -16,7 +16,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from proxyapi.cache.memory import MemoryCache
+from proxyapi.cache.pressure import PressureWatcher
+from proxyapi.cache.setup import build_cache
+from proxyapi.cache.warming import Warmer
 from proxyapi.config.models import Config, ProviderConfig
+from proxyapi.pipeline.caching import ResponseCache
 from proxyapi.pipeline.guard import Guard
 from proxyapi.providers.base import Deployment, ProviderAdapter
 from proxyapi.providers.registry import load_adapter
@@ -108,6 +112,19 @@ class Gateway:
             retry_interval=config.redis.retry_interval,
         )
         self.guard = Guard(config, self.limiter)
+        self.cache = build_cache(config, self.redis)
+        self.warmer = Warmer(self.cache, config.caching.warming)
+        self.pressure = PressureWatcher(self.cache.memory, config.memory)
+        self.responses = (
+            ResponseCache(
+                self.cache,
+                per_key=config.caching.scope == "per_key",
+                default_ttl=float(config.caching.response_cache.ttl),
+                warmer=self.warmer,
+            )
+            if config.caching.enabled
+            else None
+        )
         self.quotas = provider_buckets(config)
         for provider in sorted(config.providers, key=lambda p: p.priority):
             if not provider.enabled:
@@ -180,7 +197,7 @@ class Gateway:
         found = [
             c
             for c in self.candidates_by_name.values()
-            if model in (self.models_cache.get(models_cache_key(c.deployment)) or ())
+            if model in (self.models_cache.get_now(models_cache_key(c.deployment)) or ())
         ]
         return tuple(found)
 
@@ -203,6 +220,10 @@ class Gateway:
             logger.warning("no provider is usable: every request will answer 503")
         if self.redis is not None:
             await self._check_redis(self.redis)
+        await self.cache.start()
+        await self.pressure.start()
+        if self.responses is not None:
+            await self.warmer.start()
         if not self.guard.requires_key:
             logger.warning(
                 "\n%s\n  NO API KEYS ARE CONFIGURED: this gateway answers ANYONE who can reach it."
@@ -229,6 +250,11 @@ class Gateway:
 
     async def close(self) -> None:
         self.ready = False
+        await self.warmer.stop()
+        await self.pressure.stop()
+        if self.responses is not None:
+            await self.responses.drain()
+        await self.cache.stop()
         for candidate in self.candidates_by_name.values():
             await candidate.client.close()
         await self.limiter.close()

@@ -168,7 +168,12 @@ def gateway_config(sim_url: str) -> dict[str, object]:
 
 @contextmanager
 def serving(config: dict[str, object], directory: Path, **env: str) -> Iterator[Running]:
-    """A gateway process serving ``config`` (as directory/config.yaml) for the block's length."""
+    """A gateway process serving ``config`` (as directory/config.yaml) for the block's length.
+
+    The response cache is off unless the config has a ``caching`` block: most tests
+    repeat one request and mean the upstream to answer every time.
+    """
+    config = {"caching": {"enabled": False}, **config}
     path = directory / "config.yaml"
     path.write_text(yaml.safe_dump(config))
     port = free_port()

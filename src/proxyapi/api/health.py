@@ -42,7 +42,7 @@ def memory_check(gateway: Gateway) -> dict[str, Any]:
 
 
 def cache_check(gateway: Gateway) -> dict[str, Any]:
-    stats = gateway.models_cache.stats()
+    stats = gateway.models_cache.get_sync_stats()
     return {
         "status": "healthy",
         "entries": stats["entries"],

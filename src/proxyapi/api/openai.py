@@ -27,7 +27,7 @@ from proxyapi.pipeline.dispatch import Answer, OpenStream
 
 logger = logging.getLogger("proxyapi.api")
 
-Run = Callable[[Gateway, dict[str, Any]], Awaitable[Answer | OpenStream]]
+Run = Callable[[Gateway, dict[str, Any], Scope], Awaitable[Answer | OpenStream]]
 T = TypeVar("T")
 
 
@@ -72,6 +72,8 @@ class PostEndpoint:
             (b"x-proxyapi-attempts", str(reply.attempts).encode()),
             *extra,
         ]
+        if reply.cache is not None:
+            headers.append((b"x-cache", reply.cache.encode()))
         if isinstance(reply, OpenStream):
             await SSEResponse(reply.first, reply.rest, headers)(scope, receive, send)
         else:
@@ -87,7 +89,7 @@ class PostEndpoint:
         length = header(scope, b"content-length")
         check_declared_length(length.decode("latin-1") if length else None, limits.max_body_size)
         body = parse_object(await read_body(receive, limits.max_body_size))
-        return await run_until_disconnect(self.run(gateway, body), receive)
+        return await run_until_disconnect(self.run(gateway, body, scope), receive)
 
 
 async def run_until_disconnect(work: Awaitable[T], receive: Receive) -> T:
@@ -119,10 +121,10 @@ async def _cancel_on_disconnect(receive: Receive, task: asyncio.Task[Any]) -> bo
     return True
 
 
-async def chat(gateway: Gateway, body: dict[str, Any]) -> Answer | OpenStream:
+async def chat(gateway: Gateway, body: dict[str, Any], scope: Scope) -> Answer | OpenStream:
     if body.get("stream") is True:
-        return await requests.stream_chat(gateway, body)
-    return await requests.complete_chat(gateway, body)
+        return await requests.stream_chat(gateway, body, scope)
+    return await requests.complete_chat(gateway, body, scope)
 
 
 def post_endpoints(state: State) -> dict[str, PostEndpoint]:

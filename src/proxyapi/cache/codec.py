@@ -8,8 +8,9 @@ with a CRC32, which is what the disk and Redis layers store: a truncated or
 damaged frame is detected and dropped, never served.
 
 Frame: ``MAGIC | header | key | category | payload | crc32`` where the header
-is ``flags, priority, created_at, expires_at, len(key), len(category),
-len(payload)`` and the CRC covers everything before it.
+is ``flags, priority, created_at, expires_at, len(key), len(category), the
+value's size before compression``; the payload runs to the CRC, which covers
+everything before it. Keys are cache keys (short, hashed): at most 64 KiB.
 """
 
 from __future__ import annotations

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import Literal
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from pydantic import Field, field_validator
@@ -42,6 +43,10 @@ class CachingConfig(Section):
     """The response and summary caches (``caching:``)."""
 
     enabled: bool = True
+    scope: Literal["per_key", "global"] = Field(
+        "per_key",
+        description="per_key: a cached answer is served only to the API key that caused it",
+    )
     response_cache: CacheStore = Field(default_factory=CacheStore)
     summary_cache: CacheStore = Field(default_factory=lambda: CacheStore(max_size_mb=50, ttl=3600))
     model_cache: CacheStore = Field(default_factory=lambda: CacheStore(max_size_mb=25, ttl=300))
@@ -69,6 +74,15 @@ class UnifiedCacheConfig(Section):
     enable_smart_ttl: bool = True
     enable_predictive_warming: bool = True
     enable_consistency_monitoring: bool = True
+    max_disk_mb: Positive = Field(1024, description="bound of the disk layer")
+    compression_threshold_bytes: Count = Field(
+        1024, description="values at least this long are zstd-compressed"
+    )
+    shared_l1_ttl: Positive = Field(
+        10,
+        description="with Redis as L2: seconds an entry stays in a process's memory, "
+        "so another process's invalidation is seen within that time",
+    )
     categories: dict[str, Count] = Field(
         default_factory=_default_categories, description="category -> TTL in seconds"
     )

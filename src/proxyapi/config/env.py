@@ -60,6 +60,10 @@ class EnvOverrides(BaseSettings):
     trusted_proxies: KeyList = Field(None, validation_alias="TRUSTED_PROXIES")
     api_keys_required: bool | None = Field(None, validation_alias="API_KEYS_REQUIRED")
     redis_url: str | None = Field(None, validation_alias="REDIS_URL")
+    cache_max_memory_mb: Positive | None = Field(None, validation_alias="CACHE_MAX_MEMORY_MB")
+    memory_threshold_mb: Positive | None = Field(None, validation_alias="MEMORY_THRESHOLD_MB")
+    response_cache_ttl: Count | None = Field(None, validation_alias="RESPONSE_CACHE_TTL")
+    response_cache_size: Positive | None = Field(None, validation_alias="RESPONSE_CACHE_SIZE")
     # The seed's production HTTP client variables (http_client defaults).
     http_max_keepalive: Count | None = Field(None, validation_alias="HTTP_MAX_KEEPALIVE")
     http_max_connections: Positive | None = Field(None, validation_alias="HTTP_MAX_CONNECTIONS")
@@ -169,6 +173,10 @@ _TARGETS: Final = (
     ("trusted_proxies", ("server", "trusted_proxies")),
     ("api_keys_required", ("auth", "required")),
     ("redis_url", ("redis", "url")),
+    ("cache_max_memory_mb", ("cache", "unified", "max_memory_mb")),
+    ("memory_threshold_mb", ("memory", "threshold_mb")),
+    ("response_cache_ttl", ("caching", "response_cache", "ttl")),
+    ("response_cache_size", ("cache", "unified", "max_size")),
 )
 
 

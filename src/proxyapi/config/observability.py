@@ -193,6 +193,11 @@ class MemoryConfig(Section):
     """Memory limits, GC tuning and profiling (``memory:``); thresholds in percent."""
 
     max_usage_percent: Percent = 85
+    threshold_mb: Positive | None = Field(
+        None,
+        description="the process's memory limit (MEMORY_THRESHOLD_MB); omitted: the "
+        "container's cgroup limit, else the machine's RAM",
+    )
     gc_threshold_percent: Percent = 80
     emergency_threshold_percent: Percent = 95
     monitoring_interval: Positive = 30

@@ -48,6 +48,7 @@ class Answer:
     body: bytes
     provider: str
     attempts: int = 1
+    cache: str | None = None  # X-Cache: HIT, MISS or BYPASS when the response cache is on
 
 
 @dataclass(slots=True)
@@ -58,6 +59,7 @@ class OpenStream:
     rest: AsyncIterator[bytes]
     provider: str
     attempts: int = 1
+    cache: str | None = None
 
 
 def scrub(error: UpstreamError, candidate: Candidate) -> UpstreamError:

@@ -25,6 +25,7 @@ from proxyapi.errors import (
     whole_seconds,
 )
 from proxyapi.keys import KeyDigest, find_key
+from proxyapi.pipeline.caching import KEY_ID
 from proxyapi.pipeline.peer import NetworkList, client_ip
 from proxyapi.ratelimit.limiter import BackendUnavailable, Outcome, RateLimiter
 from proxyapi.ratelimit.policy import ClientPolicy
@@ -104,6 +105,7 @@ class Guard:
                 self.auth_failures += 1
                 raise AuthenticationFailed(INVALID_KEY.format(header=self.header_label))
             key_id = key.id
+            scope[KEY_ID] = key_id  # the response cache scopes entries by it
         buckets = self.policy.buckets(scope["path"], ip, key_id)
         if not buckets:
             return []

@@ -24,9 +24,9 @@ DISCOVERY_TIMEOUT_SECONDS = 5.0
 async def discover(candidate: Candidate, gateway: Gateway) -> tuple[str, ...]:
     """The provider's own model ids, from the cache or its /models endpoint."""
     key = models_cache_key(candidate.deployment)
-    cached: tuple[str, ...] | None = gateway.models_cache.get(key)
+    cached = gateway.models_cache.get_now(key)
     if cached is not None:
-        return cached
+        return tuple(cached)
     request = candidate.adapter.build_models(candidate.deployment)
     found: tuple[str, ...] = ()
     if request is not None:
@@ -39,7 +39,7 @@ async def discover(candidate: Candidate, gateway: Gateway) -> tuple[str, ...]:
                 found = tuple(candidate.adapter.parse_models(raw))
         except (UpstreamError, ValueError) as exc:
             logger.info("model discovery failed for %s: %s", candidate.deployment.name, exc)
-    gateway.models_cache.set(key, found)
+    gateway.models_cache.set_now(key, found)
     return found
 
 

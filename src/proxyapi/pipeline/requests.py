@@ -1,20 +1,26 @@
 """The request path, top to bottom, for each OpenAI endpoint.
 
 Read this file to know what happens to a request: validate, apply
-``model_overrides``, pick candidates, call with fallback, answer. Each step is
+``model_overrides``, pick candidates, look in the response cache, call with
+fallback, answer (and store the answer). Each step is
 a plain function call; there is no middleware stack to reconstruct in your head.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
+
+from starlette.types import Scope
 
 from proxyapi.errors import ModelNotFound, NoProviderAvailable
 from proxyapi.gateway import Candidate, Gateway
+from proxyapi.pipeline.caching import NothingMore, Ticket
 from proxyapi.pipeline.dispatch import Answer, Call, OpenStream, call_json, open_stream
 from proxyapi.pipeline.validation import validate_chat, validate_embeddings
 
+FROM_CACHE = "cache"  # the x-proxyapi-provider of an answer from the response cache
 CHAT_PATH = "/v1/chat/completions"
 EMBEDDINGS_PATH = "/v1/embeddings"
 
@@ -38,37 +44,89 @@ def call_of(gateway: Gateway, model: str, path: str) -> Call:
     return Call(model, deadline, path, gateway.chaos, gateway.limiter)
 
 
-async def complete_chat(gateway: Gateway, body: dict[str, Any]) -> Answer:
+def ticket_of(
+    gateway: Gateway,
+    scope: Scope,
+    candidates: tuple[Candidate, ...],
+    endpoint: str,
+    body: dict[str, Any],
+) -> Ticket | None:
+    """The request's place in the response cache, or None when caching is off."""
+    if gateway.responses is None:
+        return None
+    return gateway.responses.ticket(scope, candidates[0].deployment.name, endpoint, body)
+
+
+async def complete_chat(gateway: Gateway, body: dict[str, Any], scope: Scope) -> Answer:
     model = validate_chat(body)
     gateway.apply_overrides(body)
     candidates = route(gateway, model)
-    return await call_json(
-        candidates,
-        lambda c: c.adapter.build_chat(body, c.deployment),
-        lambda c, status, raw: c.adapter.parse_chat(status, raw, body),
-        call_of(gateway, model, CHAT_PATH),
+    ticket = ticket_of(gateway, scope, candidates, "chat", body)
+    return await _answer(
+        gateway,
+        ticket,
+        lambda: call_json(
+            candidates,
+            lambda c: c.adapter.build_chat(body, c.deployment),
+            lambda c, status, raw: c.adapter.parse_chat(status, raw, body),
+            call_of(gateway, model, CHAT_PATH),
+        ),
     )
 
 
-async def stream_chat(gateway: Gateway, body: dict[str, Any]) -> OpenStream:
+async def stream_chat(gateway: Gateway, body: dict[str, Any], scope: Scope) -> OpenStream:
     model = validate_chat(body)
     gateway.apply_overrides(body)
     candidates = route(gateway, model)
-    return await open_stream(
+    ticket = ticket_of(gateway, scope, candidates, "chat-stream", body)
+    if ticket is not None and gateway.responses is not None:
+        found = await gateway.responses.lookup(ticket)
+        if found is not None:
+            return OpenStream(found, NothingMore(), FROM_CACHE, attempts=0, cache="HIT")
+    stream = await open_stream(
         candidates,
         lambda c: c.adapter.build_chat(body, c.deployment),
         body,
         call_of(gateway, model, CHAT_PATH),
     )
+    if ticket is not None and gateway.responses is not None:
+        stream.rest = gateway.responses.store_stream(ticket, stream.first, stream.rest)
+        stream.cache = ticket.status
+    return stream
 
 
-async def create_embeddings(gateway: Gateway, body: dict[str, Any]) -> Answer:
+async def create_embeddings(gateway: Gateway, body: dict[str, Any], scope: Scope) -> Answer:
     model = validate_embeddings(body)
     gateway.apply_overrides(body)
     candidates = route(gateway, model)
-    return await call_json(
-        candidates,
-        lambda c: c.adapter.build_embeddings(body, c.deployment),
-        lambda c, status, raw: c.adapter.parse_embeddings(status, raw, body),
-        call_of(gateway, model, EMBEDDINGS_PATH),
+    ticket = ticket_of(gateway, scope, candidates, "embeddings", body)
+    return await _answer(
+        gateway,
+        ticket,
+        lambda: call_json(
+            candidates,
+            lambda c: c.adapter.build_embeddings(body, c.deployment),
+            lambda c, status, raw: c.adapter.parse_embeddings(status, raw, body),
+            call_of(gateway, model, EMBEDDINGS_PATH),
+        ),
     )
+
+
+async def _answer(
+    gateway: Gateway, ticket: Ticket | None, call: Callable[[], Awaitable[Answer]]
+) -> Answer:
+    """From the cache when it has the answer; else from upstream, then into the cache."""
+    responses = gateway.responses
+    if ticket is None or responses is None:
+        return await call()
+    found = await responses.lookup(ticket)
+    if found is not None:
+        return Answer(found, FROM_CACHE, attempts=0, cache="HIT")
+    answer = await call()
+
+    async def refetch() -> bytes:
+        return (await call()).body
+
+    responses.store(ticket, answer.body, refetch)
+    answer.cache = ticket.status
+    return answer
