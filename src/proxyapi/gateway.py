@@ -15,7 +15,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from proxyapi.cache.memory import MemoryCache
 from proxyapi.cache.pressure import PressureWatcher
 from proxyapi.cache.setup import build_cache
 from proxyapi.cache.warming import Warmer
@@ -97,7 +96,6 @@ class Gateway:
         self.model_overrides: dict[str, dict[str, Any]] = {
             model: dict(params) for model, params in config.model_overrides.items()
         }
-        self.models_cache = MemoryCache(max_size=1024, default_ttl=MODELS_TTL_SECONDS)
         self.configured_models = frozenset(m for p in config.providers for m in p.models)
         # Shared state across processes when redis.enabled (or REDIS_URL); memory otherwise.
         self.redis = RedisPipe(config.redis) if config.redis.enabled else None
@@ -113,6 +111,9 @@ class Gateway:
         )
         self.guard = Guard(config, self.limiter)
         self.cache = build_cache(config, self.redis)
+        # Model discovery (seed 002's models:{provider}:{base_url}, 5 minutes) lives in
+        # the unified cache's memory layer: per process, cleared by DELETE /api/cache.
+        self.models_cache = self.cache.memory
         self.warmer = Warmer(self.cache, config.caching.warming)
         self.pressure = PressureWatcher(self.cache.memory, config.memory)
         self.responses = (
@@ -197,7 +198,8 @@ class Gateway:
         found = [
             c
             for c in self.candidates_by_name.values()
-            if model in (self.models_cache.get_now(models_cache_key(c.deployment)) or ())
+            if model
+            in (self.models_cache.get_now(models_cache_key(c.deployment), count=False) or ())
         ]
         return tuple(found)
 

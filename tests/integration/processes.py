@@ -74,9 +74,16 @@ def start_proxyapi(
 ) -> Running:
     """``python -m proxyapi ARGS``, its output in a file (a pipe nobody reads would block it)."""
     log = Path(tempfile.mkstemp(prefix="proxyapi-", suffix=".log")[1])
+    # A directory of its own: whatever the process writes relative to its working
+    # directory (the disk cache's default .cache/unified) stays out of the checkout.
+    workdir = tempfile.mkdtemp(prefix="proxyapi-cwd-")
     with log.open("wb") as sink:
         process = subprocess.Popen(
-            [sys.executable, "-m", "proxyapi", *args], env=env, stdout=sink, stderr=sink
+            [sys.executable, "-m", "proxyapi", *args],
+            env=env,
+            stdout=sink,
+            stderr=sink,
+            cwd=workdir,
         )
     url = f"{scheme}://127.0.0.1:{port}"
     try:

@@ -42,12 +42,14 @@ def memory_check(gateway: Gateway) -> dict[str, Any]:
 
 
 def cache_check(gateway: Gateway) -> dict[str, Any]:
-    stats = gateway.models_cache.get_sync_stats()
+    stats = gateway.cache.get_sync_stats()
+    l2 = stats.get("l2") or {}
     return {
-        "status": "healthy",
+        "status": "healthy" if l2.get("available", True) else "degraded",
         "entries": stats["entries"],
         "hit_rate": stats["hit_rate"],
-        "memory_mb": 0.0,
+        "memory_mb": stats.get("memory_usage_mb", 0.0),
+        "layers": stats["layers"],
     }
 
 

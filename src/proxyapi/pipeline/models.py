@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 
 from proxyapi.errors import ModelNotFound, UpstreamError
-from proxyapi.gateway import Candidate, Gateway, models_cache_key
+from proxyapi.gateway import MODELS_TTL_SECONDS, Candidate, Gateway, models_cache_key
 
 logger = logging.getLogger("proxyapi.models")
 
@@ -24,7 +24,7 @@ DISCOVERY_TIMEOUT_SECONDS = 5.0
 async def discover(candidate: Candidate, gateway: Gateway) -> tuple[str, ...]:
     """The provider's own model ids, from the cache or its /models endpoint."""
     key = models_cache_key(candidate.deployment)
-    cached = gateway.models_cache.get_now(key)
+    cached = gateway.models_cache.get_now(key, "models")
     if cached is not None:
         return tuple(cached)
     request = candidate.adapter.build_models(candidate.deployment)
@@ -39,7 +39,7 @@ async def discover(candidate: Candidate, gateway: Gateway) -> tuple[str, ...]:
                 found = tuple(candidate.adapter.parse_models(raw))
         except (UpstreamError, ValueError) as exc:
             logger.info("model discovery failed for %s: %s", candidate.deployment.name, exc)
-    gateway.models_cache.set_now(key, found)
+    gateway.models_cache.set_now(key, found, MODELS_TTL_SECONDS, "models")
     return found
 
 
