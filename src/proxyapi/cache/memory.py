@@ -172,13 +172,15 @@ class MemoryCache:
         return [(key, self._entries[key].category) for key in keys]
 
     def evict_to(self, max_bytes: int) -> int:
-        """Evict in eviction order until at most ``max_bytes`` are used: memory pressure."""
+        """Evict in eviction order until at most ``max_bytes`` are used: memory pressure.
+
+        Each call is one memory-pressure event, even one that finds nothing to evict.
+        """
         evicted = 0
         while self._memory > max_bytes and self._entries:
             self._evict_one()
             evicted += 1
-        if evicted:
-            self._stats.memory_pressure_events += 1
+        self._stats.memory_pressure_events += 1
         return evicted
 
     def cleanup_expired_now(self) -> int:

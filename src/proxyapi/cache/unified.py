@@ -5,7 +5,7 @@ Redis as L2 every process shares entries, so an entry lives in a process's L1
 for at most ``shared_l1_ttl`` seconds: an invalidation made through another
 process is seen here within that time. A consistency check compares a sample of
 L1 entries with L2 every ``cleanup_interval`` and drops any L1 copy that
-disagrees, counted in ``consistency_checks`` / ``inconsistencies_found``.
+disagrees or that L2 no longer has, counted in ``consistency_checks`` / ``inconsistencies_found``.
 """
 
 from __future__ import annotations
@@ -59,13 +59,23 @@ class UnifiedCache:
         if value is None and self.l2 is not None:
             value = await self.l2.get(key, category)
             if value is not None:
-                self.memory.set_now(key, value, self._l1_ttl(None, category), category)
+                await self._promote(key, value, category)
         self.stats.access_time_total += time.perf_counter() - started
         if value is None:
             self.stats.misses += 1
         else:
             self.stats.hits += 1
         return value
+
+    async def _promote(self, key: str, value: Any, category: str) -> None:
+        """Copy an L2 hit into L1, for no longer than the L2 entry has left."""
+        left = await self.l2.ttl(key) if self.l2 is not None else -1
+        ttl = self._l1_ttl(None, category)
+        if left == -2:
+            return  # gone meanwhile
+        if left > 0:
+            ttl = min(ttl, float(left)) if ttl is not None else float(left)
+        self.memory.set_now(key, value, ttl, category)
 
     async def set(
         self,
@@ -144,7 +154,15 @@ class UnifiedCache:
             "layers": ["memory", *([self.l2.name] if self.l2 is not None else [])],
             "memory": memory,
         }
-        for name in ("evictions", "expirations", "memory_pressure_events", "ttl_extensions"):
+        for name in (
+            "evictions",
+            "expirations",
+            "memory_pressure_events",
+            "ttl_extensions",
+            "peak_memory_usage",
+            "errors",
+            "corrupted_entries",
+        ):
             report[name] = memory.get(name, 0)
         report["compression_ratio"] = memory.get("compression_ratio", 1.0)
         report["categories"] = memory.get("categories", {})
@@ -182,7 +200,9 @@ class UnifiedCache:
         for key, category in self.memory.sample(CONSISTENCY_SAMPLE):
             mine = self.memory.get_now(key, category, count=False)
             theirs = await self.l2.get(key, category)
-            if mine is not None and theirs is not None and mine != theirs:
+            # Different, or gone from L2 (deleted by another process, expired): L2 is
+            # the shared truth, the memory copy must go.
+            if mine is not None and mine != theirs:
                 found += 1
                 await self.memory.delete(key)
                 logger.warning("cache inconsistency for key %s: the memory copy was dropped", key)

@@ -60,7 +60,7 @@ def directives_of(scope: Scope) -> Directives:
 
 def _parse_ttl(value: bytes) -> float:
     text = value.decode("latin-1").strip()
-    if not text.isdigit() or not 0 < int(text) <= _MAX_TTL:
+    if not (text.isascii() and text.isdigit() and len(text) <= 9) or not 0 < int(text) <= _MAX_TTL:
         raise InvalidRequest(
             f"x-proxyapi-cache-ttl must be a whole number of seconds from 1 to {_MAX_TTL}, "
             f"not {text[:32]!r}."
