@@ -30,6 +30,20 @@ DEFAULT_CATEGORY_TTLS: Final[Mapping[str, int]] = {
 }
 
 
+def clamp_priority(priority: int) -> int:
+    """A priority within 1..5: out-of-range ones count as the nearest level."""
+    return min(MAX_PRIORITY, max(MIN_PRIORITY, priority))
+
+
+def lifetime(
+    ttl: float | None, category: str, category_ttls: Mapping[str, int], default_ttl: float
+) -> float:
+    """Seconds to keep an entry: a positive ``ttl``, else its category's, else the default."""
+    if ttl is not None and ttl > 0:
+        return ttl
+    return float(category_ttls.get(category, default_ttl))
+
+
 @dataclass(slots=True)
 class CacheStats:
     """Counters every backend keeps; ``get_stats`` reports them with seed 000's names."""

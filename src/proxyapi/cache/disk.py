@@ -47,6 +47,8 @@ from proxyapi.cache.base import (
     MAX_PRIORITY,
     MIN_PRIORITY,
     CacheStats,
+    clamp_priority,
+    lifetime,
 )
 from proxyapi.cache.codec import Codec, CorruptEntry, Frame, pack, unpack
 
@@ -64,10 +66,6 @@ def path_for(directory: Path, key: str) -> Path:
     """Where ``key``'s frame lives: ``directory/<2 hex>/<sha256 hex>.pxc``."""
     digest = hashlib.sha256(key.encode()).hexdigest()
     return directory / digest[:2] / f"{digest}{SUFFIX}"
-
-
-def clamp_priority(priority: int) -> int:
-    return min(MAX_PRIORITY, max(MIN_PRIORITY, priority))
 
 
 @dataclass(slots=True)
@@ -480,11 +478,8 @@ class DiskCache:
         self.stats.peak_memory_usage = max(self.stats.peak_memory_usage, self._bytes)
 
     def _lifetime(self, ttl: float | None, category: str) -> float:
-        """Seconds to keep an entry: a positive ``ttl`` if given, else its category's, else the
-        default (as the memory layer); a non-positive result means no expiry."""
-        if ttl is not None and ttl > 0:
-            return ttl
-        return float(self.category_ttls.get(category, self.default_ttl))
+        """Seconds to keep an entry; a non-positive result means no expiry."""
+        return lifetime(ttl, category, self.category_ttls, self.default_ttl)
 
     # --- the index (loop thread only) ---
 

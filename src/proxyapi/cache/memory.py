@@ -40,6 +40,7 @@ from proxyapi.cache.base import (
     MAX_PRIORITY,
     MIN_PRIORITY,
     CacheStats,
+    clamp_priority,
 )
 from proxyapi.cache.codec import Codec, CorruptEntry, Payload
 
@@ -396,7 +397,7 @@ class MemoryCache:
         return _Entry(
             payload=payload,
             category=category,
-            priority=min(max(priority, MIN_PRIORITY), MAX_PRIORITY),
+            priority=clamp_priority(priority),
             size=size,
             ttl=lifetime,
             expires_at=now + lifetime,

@@ -44,9 +44,10 @@ from redis.exceptions import (
 from proxyapi.cache.base import (
     DEFAULT_CATEGORY,
     DEFAULT_CATEGORY_TTLS,
-    MAX_PRIORITY,
     MIN_PRIORITY,
     CacheStats,
+    clamp_priority,
+    lifetime,
 )
 from proxyapi.cache.codec import _HEADER, MAGIC, Codec, CorruptEntry, Frame, pack, unpack
 from proxyapi.transport.redis import Arg, RedisPipe, Script
@@ -243,7 +244,7 @@ class RedisCache:
             self.stats.errors += 1
             await self.delete_many([key])  # a refused write must not leave the older value
             return False
-        priority = min(MAX_PRIORITY, max(MIN_PRIORITY, priority))
+        priority = clamp_priority(priority)
         blob = pack(Frame(key, category, priority, time.time(), 0.0, payload))
         lifetime = self._lifetime(ttl, category)
         expiry = ("PX", milliseconds(lifetime)) if lifetime > 0 else ()
@@ -269,11 +270,8 @@ class RedisCache:
         return sum(stored)
 
     def _lifetime(self, ttl: float | None, category: str) -> float:
-        """Seconds to keep an entry: a positive ``ttl`` if given, else its category's, else the
-        default (as the memory layer); a non-positive result means no expiry (no PX)."""
-        if ttl is not None and ttl > 0:
-            return ttl
-        return float(self.category_ttls.get(category, self.default_ttl))
+        """Seconds to keep an entry; a non-positive result means no expiry (no PX)."""
+        return lifetime(ttl, category, self.category_ttls, self.default_ttl)
 
     async def expire(self, key: str, ttl: float) -> bool:
         """PEXPIRE; ``ttl <= 0`` deletes the entry, as Redis does."""
