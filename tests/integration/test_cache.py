@@ -19,7 +19,7 @@ import httpx
 import openai
 import pytest
 import redis
-from processes import SIM_KEY, Running, serving, sim_provider
+from processes import SIM_KEY, Running, free_port, serving, sim_provider
 
 KEY = "pxy-cache-tenant-a"
 OTHER_KEY = "pxy-cache-tenant-b"
@@ -240,3 +240,18 @@ def test_the_admin_api_reports_and_invalidates(cached: Running, sim_stats: Stats
         httpx.get(cached.url + "/api/config/cache", headers=admin).json()["caching"]["scope"]
         == "per_key"
     )
+
+
+def test_with_redis_unreachable_the_cache_is_bypassed_and_requests_answered(
+    simulator: Running, tmp_path: Path, sim_stats: Stats
+) -> None:
+    dead = {"enabled": True, "url": f"redis://127.0.0.1:{free_port()}/0", "retry_interval": 0.2}
+    with serving(config(simulator.url, tmp_path, redis=dead), tmp_path, SIM_KEY=SIM_KEY) as gw:
+        body = chat_body()
+        replies = [post(gw, body) for _ in range(3)]
+        health = httpx.get(gw.url + "/health/cache").json()
+    assert [r.status_code for r in replies] == [200, 200, 200]
+    # The memory layer still answers the repeats; nothing is shared, nothing fails.
+    assert [r.headers["x-cache"] for r in replies] == ["MISS", "HIT", "HIT"]
+    assert (health["status"], health["l2_available"]) == ("degraded", False)
+    assert upstream_calls(sim_stats) == 1
