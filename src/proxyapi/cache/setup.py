@@ -17,7 +17,11 @@ MB = 1024 * 1024
 
 
 def build_cache(config: Config, redis: RedisPipe | None) -> UnifiedCache:
-    """Memory (L1) over Redis when the gateway has one, else over disk when enabled."""
+    """Memory (L1) over Redis when the gateway has one, else over disk when enabled.
+
+    With ``caching.enabled: false`` there is no L2 (nothing written to disk or
+    Redis): the memory layer still holds model discovery.
+    """
     unified = config.cache.unified
     responses = config.caching.response_cache
     codec = Codec(
@@ -35,24 +39,7 @@ def build_cache(config: Config, redis: RedisPipe | None) -> UnifiedCache:
         cleanup_interval=float(unified.cleanup_interval),
         smart_ttl=unified.enable_smart_ttl,
     )
-    l2: ICache | None = None
-    if redis is not None:
-        l2 = RedisCache(
-            redis,
-            config.redis.key_prefix,
-            codec=codec,
-            default_ttl=float(unified.default_ttl),
-            category_ttls=categories,
-            retry_interval=config.redis.retry_interval,
-        )
-    elif unified.enable_disk_cache:
-        l2 = DiskCache(
-            Path(unified.disk_cache_dir),
-            max_bytes=unified.max_disk_mb * MB,
-            codec=codec,
-            default_ttl=float(unified.default_ttl),
-            category_ttls=categories,
-        )
+    l2 = _second_layer(config, redis, codec, categories) if config.caching.enabled else None
     return UnifiedCache(
         memory,
         l2,
@@ -60,3 +47,27 @@ def build_cache(config: Config, redis: RedisPipe | None) -> UnifiedCache:
         consistency_checks=unified.enable_consistency_monitoring,
         check_interval=float(unified.cleanup_interval),
     )
+
+
+def _second_layer(
+    config: Config, redis: RedisPipe | None, codec: Codec, categories: dict[str, int]
+) -> ICache | None:
+    unified = config.cache.unified
+    if redis is not None:
+        return RedisCache(
+            redis,
+            config.redis.key_prefix,
+            codec=codec,
+            default_ttl=float(unified.default_ttl),
+            category_ttls=categories,
+            retry_interval=config.redis.retry_interval,
+        )
+    if unified.enable_disk_cache:
+        return DiskCache(
+            Path(unified.disk_cache_dir),
+            max_bytes=unified.max_disk_mb * MB,
+            codec=codec,
+            default_ttl=float(unified.default_ttl),
+            category_ttls=categories,
+        )
+    return None
