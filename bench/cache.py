@@ -111,20 +111,12 @@ def gateway_data(setup: Setup, workdir: Path) -> dict[str, Any]:
 # --- options ---------------------------------------------------------------------------
 
 
-def _targets(text: str) -> list[str]:
-    items = [t.strip() for t in text.split(",") if t.strip()]
-    bad = [t for t in items if t not in ALL_TARGETS]
-    if bad or not items or len(set(items)) != len(items):
-        raise argparse.ArgumentTypeError(f"distinct names from {','.join(ALL_TARGETS)}")
-    return items
+_targets = run.distinct_names(ALL_TARGETS)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    p.add_argument("--quick", action="store_true", help="smoke run: 3 s points, 1 round")
-    p.add_argument("--repeat", type=int, default=None, help="rounds (default 3, --quick 1)")
-    p.add_argument("--duration", type=float, default=10.0, help="seconds per measured run")
-    p.add_argument("--warmup", type=float, default=2.0, help="seconds of warm-up per run")
+    run.add_round_options(p)
     p.add_argument("--concurrency", type=run._ints, default=[LATENCY_C, THROUGHPUT_C])
     p.add_argument(
         "--targets",

@@ -122,21 +122,13 @@ def gateway_data(setup: Setup, redis_url: str, prefix: str) -> dict[str, Any]:
 # --- options ---------------------------------------------------------------------------
 
 
-def _setups(text: str) -> list[str]:
-    items = [t.strip() for t in text.split(",") if t.strip()]
-    bad = [t for t in items if t not in SETUPS]
-    if bad or not items or len(set(items)) != len(items):
-        raise argparse.ArgumentTypeError(f"distinct names from {','.join(SETUPS)}")
-    return items
+_setups = run.distinct_names(SETUPS)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     p.add_argument("--micro", action="store_true", help="time Guard.admit in-process, no HTTP")
-    p.add_argument("--quick", action="store_true", help="smoke run: 3 s points, 1 round")
-    p.add_argument("--repeat", type=int, default=None, help="rounds (default 3, --quick 1)")
-    p.add_argument("--duration", type=float, default=10.0, help="seconds per measured run")
-    p.add_argument("--warmup", type=float, default=2.0, help="seconds of warm-up per run")
+    run.add_round_options(p)
     p.add_argument("--calls", type=int, default=20_000, help="--micro: calls per round")
     p.add_argument(
         "--configs",

@@ -20,7 +20,7 @@ import signal
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -96,6 +96,28 @@ def _csv(choices: tuple[str, ...]) -> Callable[[str], list[str]]:
         return items
 
     return parse
+
+
+def distinct_names(choices: Iterable[str]) -> Callable[[str], list[str]]:
+    """An argparse type: comma-separated names from ``choices``, each at most once."""
+    known = tuple(choices)
+
+    def parse(text: str) -> list[str]:
+        items = [t.strip() for t in text.split(",") if t.strip()]
+        bad = [t for t in items if t not in known]
+        if bad or not items or len(set(items)) != len(items):
+            raise argparse.ArgumentTypeError(f"distinct names from {','.join(known)}")
+        return items
+
+    return parse
+
+
+def add_round_options(p: argparse.ArgumentParser) -> None:
+    """--quick, --repeat, --duration, --warmup: the options of every interleaved-round bench."""
+    p.add_argument("--quick", action="store_true", help="smoke run: 3 s points, 1 round")
+    p.add_argument("--repeat", type=int, default=None, help="rounds (default 3, --quick 1)")
+    p.add_argument("--duration", type=float, default=10.0, help="seconds per measured run")
+    p.add_argument("--warmup", type=float, default=2.0, help="seconds of warm-up per run")
 
 
 def _ints(text: str) -> list[int]:
