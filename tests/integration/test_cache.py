@@ -255,3 +255,22 @@ def test_with_redis_unreachable_the_cache_is_bypassed_and_requests_answered(
     assert [r.headers["x-cache"] for r in replies] == ["MISS", "HIT", "HIT"]
     assert (health["status"], health["l2_available"]) == ("degraded", False)
     assert upstream_calls(sim_stats) == 1
+
+
+def test_a_popular_entry_about_to_expire_is_warmed_again(
+    simulator: Running, tmp_path: Path, sim_stats: Stats
+) -> None:
+    warming = {"preload_threshold": 1, "interval": 3600}
+    gw_config = config(simulator.url, tmp_path, caching={"enabled": True, "warming": warming})
+    admin = {"X-API-Key": ADMIN_KEY}
+    with serving(gw_config, tmp_path, SIM_KEY=SIM_KEY) as gw:
+        body = chat_body()
+        post(gw, body, **{"x-proxyapi-cache-ttl": "60"})  # expires before the next round
+        assert post(gw, body).headers["x-cache"] == "HIT"  # popular now
+        warmed = httpx.post(gw.url + "/api/cache/warm", headers=admin).json()
+        status = httpx.get(gw.url + "/api/cache/warming/status", headers=admin).json()
+        again = post(gw, body)
+    assert (warmed["due"], warmed["warmed"]) == (1, 1)
+    assert upstream_calls(sim_stats) == 2  # the first MISS, then the refresh
+    assert (status["popular_keys"], status["warmup_operations"]) == (1, 1)
+    assert again.headers["x-cache"] == "HIT"
