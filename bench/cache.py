@@ -12,6 +12,9 @@ the order rotated each round:
     off      the gateway with `caching: {enabled: false}`: every request goes to nginx
     hit      caching on, memory L1 + disk L2 (a temp dir): every request is a HIT
     hit-mem  caching on, memory only (`enable_disk_cache: false`): every request is a HIT
+    miss     (opt-in, `--targets direct,off,miss`) caching on, memory + disk, and wrk
+             sending every request its own message: what the cache costs when it
+             never helps (key, lookup, compress and store every answer)
 
 chat.lua sends one fixed body, so after the first request every request to a caching
 gateway is answered from the cache; before measuring, each caching gateway must answer
@@ -44,6 +47,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import loadgen
 import report
 import run
 import yaml
@@ -77,6 +81,7 @@ class Setup:
     caching: bool
     disk: bool
     port: int
+    unique: bool = False  # every request its own body (chat.lua "unique"): all MISSes
 
 
 SETUPS = {
@@ -85,6 +90,7 @@ SETUPS = {
         Setup("off", "(a) gateway, caching off: every request to nginx", False, False, 18000),
         Setup("hit", "(b) gateway, cache HIT (memory L1 + disk L2)", True, True, 18001),
         Setup("hit-mem", "(b') gateway, cache HIT (memory only)", True, False, 18002),
+        Setup("miss", "(d) gateway, caching on, every request a MISS", True, True, 18003, True),
     )
 }
 ABOUT_DIRECT = "(c) nginx direct"
@@ -121,7 +127,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--targets",
         type=_targets,
-        default=list(ALL_TARGETS),
+        default=[name for name in ALL_TARGETS if name != "miss"],
         help=f"comma-separated, from {','.join(ALL_TARGETS)} (default: all)",
     )
     p.add_argument(
@@ -187,7 +193,7 @@ def check_cache_header(target: run.Target, setup: Setup) -> str | None:
             return problem
         if not setup.caching:
             return None if header is None else f"X-Cache: {header} with caching off"
-        if header == "HIT":
+        if header == "HIT" or (setup.unique and header == "MISS"):
             return None
         if time.monotonic() > deadline:
             return f"X-Cache: {header}, never HIT: the cache does not answer"
@@ -210,7 +216,7 @@ def verify_caches(targets: dict[str, run.Target], measured: dict[str, int]) -> l
     """That every request a caching gateway got after the first was a HIT."""
     notes = []
     for name, target in targets.items():
-        if not SETUPS[name].caching:
+        if not SETUPS[name].caching or SETUPS[name].unique:
             continue
         stats = cache_stats(target)
         if stats is None:
@@ -232,6 +238,12 @@ def verify_caches(targets: dict[str, run.Target], measured: dict[str, int]) -> l
 
 class CacheBench(run.Bench):
     """The harness's Bench, starting one gateway per setup on its own port."""
+
+    def _wrk(self, mode: str, concurrency: int, target: run.Target, seconds: float) -> Any:
+        unique = target.name in SETUPS and SETUPS[target.name].unique
+        return loadgen.run_wrk(
+            target.base_url, concurrency, seconds, False, self.pinning.load, unique=unique
+        )
 
     def start_setup(self, setup: Setup) -> run.Target:
         config = self.workdir / f"gateway-{setup.name}.yaml"
@@ -370,7 +382,7 @@ def _fmt(value: float | None, spec: str) -> str:
 def verdicts(rows: list[dict[str, Any]], notes: list[str]) -> list[str]:
     by_key = {(r["concurrency"], r["target"]): r for r in rows}
     lines = []
-    for name in (n for n, s in SETUPS.items() if s.caching):
+    for name in (n for n, s in SETUPS.items() if s.caching and not s.unique):
         if not any(r["target"] == name for r in rows):
             continue
         problem = any(n.startswith(f"{name}: PROBLEM") for n in notes)

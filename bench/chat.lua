@@ -2,9 +2,9 @@
 --
 --   wrk -t2 -c64 -d10s -s bench/chat.lua http://127.0.0.1:18000/v1/chat/completions -- stream
 --
--- Script argument (after `--`): "stream" adds "stream": true to the body; anything
--- else (or nothing) sends a non-streaming request. The request is static (no
--- request()/response() callbacks), so wrk builds it once per thread and stays fast.
+-- Script argument (after `--`): "stream" adds "stream": true to the body; "unique"
+-- gives every request its own message (cache MISSes); anything else (or nothing)
+-- sends the same non-streaming request each time, built once per thread.
 --
 -- done() prints one line starting with "BENCH_JSON " followed by a JSON object.
 -- Latencies are in microseconds (wrk's unit). "non2xx" is wrk's status error
@@ -20,10 +20,27 @@ wrk.body = json_body
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer bench-key"
 
+local unique = false
+local counter = 0
+
 function init(args)
   if args[1] == "stream" then
     wrk.body = stream_body
+  elseif args[1] == "unique" then
+    -- Every request its own question: with the response cache on, each is a MISS
+    -- that is then stored (what a cache costs when it does not help).
+    unique = true
+    counter = math.random(1, 1e9) * 1000
   end
+end
+
+function request()
+  if not unique then
+    return wrk.format()
+  end
+  counter = counter + 1
+  return wrk.format(nil, nil, nil,
+    '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Hello ' .. counter .. '"}]}')
 end
 
 function done(summary, latency, requests)

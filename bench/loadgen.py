@@ -57,7 +57,9 @@ def check_target(base_url: str, stream: bool, timeout: float = 10.0) -> str | No
     return None if ok else f"unexpected body: {payload[:300]!r}"
 
 
-def wrk_argv(url: str, concurrency: int, seconds: float, stream: bool) -> list[str]:
+def wrk_argv(
+    url: str, concurrency: int, seconds: float, stream: bool, unique: bool = False
+) -> list[str]:
     threads = 1 if concurrency == 1 else 2
     return [
         "wrk",
@@ -70,15 +72,20 @@ def wrk_argv(url: str, concurrency: int, seconds: float, stream: bool) -> list[s
         str(LUA_SCRIPT),
         url,
         "--",
-        "stream" if stream else "json",
+        "stream" if stream else "unique" if unique else "json",
     ]
 
 
 def run_wrk(
-    base_url: str, concurrency: int, seconds: float, stream: bool, cpus: frozenset[int] | None
+    base_url: str,
+    concurrency: int,
+    seconds: float,
+    stream: bool,
+    cpus: frozenset[int] | None,
+    unique: bool = False,
 ) -> dict[str, Any]:
     """Run one wrk point and return the parsed BENCH_JSON object from chat.lua's done()."""
-    argv = wrk_argv(base_url + CHAT_PATH, concurrency, seconds, stream)
+    argv = wrk_argv(base_url + CHAT_PATH, concurrency, seconds, stream, unique)
     proc = subprocess.Popen(
         argv,
         stdout=subprocess.PIPE,
