@@ -220,7 +220,18 @@ class UnifiedCache:
     async def start(self) -> None:
         await self.memory.start()
         if self.l2 is not None:
-            await self.l2.start()
+            try:
+                await self.l2.start()
+            except OSError as error:
+                # An unusable disk_cache_dir (read-only, missing parent) must not stop
+                # the gateway: it runs on the memory layer alone, and says so.
+                logger.error(
+                    "the %s cache layer cannot start (%s); caching in memory only",
+                    self.l2.name,
+                    error,
+                )
+                self.l2 = None
+                self.consistency_checks = False
         if self.consistency_checks and self._checker is None:
             self._checker = asyncio.create_task(self._check_forever())
 

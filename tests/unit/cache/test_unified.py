@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -273,3 +274,21 @@ async def test_without_l2_the_memory_layer_alone_serves(memory: MemoryCache) -> 
     assert "l2" not in stats
     assert stats["consistency_checks"] == 0
     assert SEED_FIELDS <= stats.keys()
+
+
+async def test_an_unusable_disk_directory_leaves_the_memory_layer_working(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    disk = DiskCache(Path("/proc/no-such-dir/cache"), max_bytes=10**6, codec=Codec())
+    unified = UnifiedCache(MemoryCache(), disk)
+    logger = logging.getLogger("proxyapi.cache")
+    logger.addHandler(caplog.handler)
+    try:
+        await unified.start()
+        assert await unified.set("k", b"v")
+        assert await unified.get("k") == b"v"
+        assert unified.get_sync_stats()["layers"] == ["memory"]
+    finally:
+        logger.removeHandler(caplog.handler)
+        await unified.stop()
+    assert "cannot start" in caplog.text
