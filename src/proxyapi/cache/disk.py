@@ -31,6 +31,7 @@ import hashlib
 import logging
 import math
 import os
+import sys
 import threading
 import time
 from collections import Counter, OrderedDict
@@ -72,20 +73,17 @@ def path_for(directory: Path, key: str) -> Path:
 class _Entry:
     """What the index knows about one file, so most operations need no I/O.
 
-    The file is kept as a ``str``: a ``Path`` per entry cost the index ~1 KB of
-    RSS per entry in the soak (bench/cache_soak.py --disk), a string a tenth.
+    No file name is kept: it follows from the key (``path_for``), and the key is
+    the index's own string, so an entry costs one pointer for it. A ``Path`` per
+    entry cost the index ~1 KB of RSS per entry in bench/cache_soak.py --disk.
     """
 
-    file: str
+    key: str
     size: int
     expires_at: float  # epoch seconds; 0: never
     category: str
     priority: int
     last_access: float
-
-    @property
-    def path(self) -> Path:
-        return Path(self.file)
 
     def expired(self, now: float) -> bool:
         return 0 < self.expires_at <= now
@@ -186,7 +184,8 @@ def _scan_one(directory: Path, path: Path, now: float, found: _Scan) -> None:
         found.expired += 1
         found.errors += _remove([path])
         return
-    entry = _Entry(str(path), len(blob), frame.expires_at, frame.category, frame.priority, mtime)
+    category = sys.intern(frame.category)  # a handful of names, shared by every entry
+    entry = _Entry(frame.key, len(blob), frame.expires_at, category, frame.priority, mtime)
     found.entries.append((frame.key, entry))
 
 
@@ -287,7 +286,7 @@ class DiskCache:
         if entry is None:
             return _MISS
         try:
-            frame = await self._read(key, entry.path)
+            frame = await self._read(key, self._path(entry))
             if 0 < frame.expires_at <= self._clock():
                 raise _Expired
             value = self.codec.decode_value(frame.payload)
@@ -304,7 +303,7 @@ class DiskCache:
                 self._forget(key)
             return _MISS
         except OSError as error:  # perhaps passing (EIO, EMFILE): keep the entry, serve a miss
-            logger.warning("cannot read disk cache entry %s: %s", entry.path, error)
+            logger.warning("cannot read disk cache entry %s: %s", self._path(entry), error)
             self.stats.errors += 1
             return _MISS
         self._touch(key, entry)
@@ -318,10 +317,13 @@ class DiskCache:
         return await loop.run_in_executor(self._reader_pool(), _read_frame, path, key)
 
     async def _drop_corrupted(self, key: str, entry: _Entry, error: CorruptEntry) -> None:
-        logger.warning("dropping corrupted disk cache entry %s: %s", entry.path, error)
+        logger.warning("dropping corrupted disk cache entry %s: %s", self._path(entry), error)
         self.stats.corrupted += 1
         if self._index.get(key) is entry:  # not replaced by a set while we read
             await self._drop([key])
+
+    def _path(self, entry: _Entry) -> Path:
+        return path_for(self.directory, entry.key)
 
     def _live(self, key: str) -> _Entry | None:
         """The index entry for ``key`` unless it is missing or expired (then dropped, later)."""
@@ -329,7 +331,7 @@ class DiskCache:
         if entry is not None and entry.expired(self._clock()):
             self.stats.expirations += 1
             self._forget(key)
-            self._unlink_soon([entry.path])
+            self._unlink_soon([self._path(entry)])
             return None
         return entry
 
@@ -371,13 +373,11 @@ class DiskCache:
             logger.debug("not caching %r: %d bytes is over the disk cache's budget", key, len(blob))
             await self._drop([key])
             return False
-        entry = _Entry(
-            str(path_for(self.directory, key)), len(blob), expires_at, category, priority, now
-        )
+        entry = _Entry(key, len(blob), expires_at, sys.intern(category), priority, now)
         self._add(key, entry)
-        doomed = [victim.path for victim in self._evict(keep=key)]
+        doomed = [self._path(victim) for victim in self._evict(keep=key)]
         try:
-            self.stats.errors += await self._mutate((key,), _store, entry.path, blob, doomed)
+            self.stats.errors += await self._mutate((key,), _store, self._path(entry), blob, doomed)
         except OSError:
             self.stats.errors += 1
             if self._index.get(key) is entry:
@@ -404,7 +404,7 @@ class DiskCache:
             return await self.delete(key)
         entry.expires_at = self._clock() + ttl
         try:
-            await self._mutate((key,), _rewrite_expiry, entry.path, key, entry.expires_at)
+            await self._mutate((key,), _rewrite_expiry, self._path(entry), key, entry.expires_at)
         except CorruptEntry as error:
             await self._drop_corrupted(key, entry, error)
             return False
@@ -452,7 +452,7 @@ class DiskCache:
     async def optimize(self) -> dict[str, Any]:
         """Drop expired entries and files the index does not know (orphans of failed writes)."""
         expired = await self.cleanup_expired()
-        known = frozenset(entry.path for entry in self._index.values())
+        known = frozenset(self._path(entry) for entry in self._index.values())
         orphans = await self._mutate((), _sweep, self.directory, known)
         return {
             "backend": self.name,
@@ -549,7 +549,7 @@ class DiskCache:
 
     async def _unlink(self, entries: Sequence[_Entry]) -> None:
         if entries:
-            self.stats.errors += await self._mutate((), _remove, [e.path for e in entries])
+            self.stats.errors += await self._mutate((), _remove, [self._path(e) for e in entries])
 
     def _unlink_soon(self, paths: list[Path]) -> None:
         """Queue removals without waiting (from a synchronous path); failures are counted."""
