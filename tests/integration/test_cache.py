@@ -8,6 +8,7 @@ stream) may ever come out of the cache.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import uuid
@@ -52,6 +53,7 @@ def config(sim_url: str, directory: Path, **blocks: object) -> dict[str, object]
             sim_provider(
                 "cut", sim_url, ["cut-model"], 3, headers={"x-sim-error-after-chunks": "2"}
             ),
+            sim_provider("slow", sim_url, ["gpt-4o"], 4, headers={"x-sim-latency-ms": "300"}),
         ],
         "auth": {"api_keys": [KEY, OTHER_KEY], "admin_keys": [ADMIN_KEY]},
         "http_client": {"retry_attempts": 0},
@@ -274,3 +276,24 @@ def test_a_popular_entry_about_to_expire_is_warmed_again(
     assert upstream_calls(sim_stats) == 2  # the first MISS, then the refresh
     assert (status["popular_keys"], status["warmup_operations"]) == (1, 1)
     assert again.headers["x-cache"] == "HIT"
+
+
+async def test_a_burst_of_one_question_costs_one_upstream_call(
+    cached: Running, sim_stats: Stats
+) -> None:
+    body = {**chat_body(), "model": "gpt-4o"}
+    async with httpx.AsyncClient(timeout=20) as http:
+        replies = await asyncio.gather(
+            *(
+                http.post(
+                    cached.url + "/v1/chat/completions",
+                    json=body,
+                    headers={"Authorization": f"Bearer {KEY}"},
+                )
+                for _ in range(10)
+            )
+        )
+    assert [r.status_code for r in replies] == [200] * 10
+    assert sorted(r.headers["x-cache"] for r in replies) == ["HIT"] * 9 + ["MISS"]
+    assert len({r.content for r in replies}) == 1
+    assert upstream_calls(sim_stats) == 1

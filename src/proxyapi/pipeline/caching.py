@@ -92,6 +92,9 @@ class ResponseCache:
         self.per_key = per_key
         self.default_ttl = default_ttl
         self.warmer = warmer
+        # Keys being fetched right now: identical requests wait for that answer
+        # instead of each going upstream (a burst of one question costs one call).
+        self._inflight: dict[str, asyncio.Future[bytes | None]] = {}
         self._pending: set[asyncio.Task[Any]] = set()
 
     def ticket(self, scope: Scope, provider: str, endpoint: str, body: Mapping[str, Any]) -> Ticket:
@@ -103,12 +106,32 @@ class ResponseCache:
             ticket.status = "BYPASS"
             return None
         found = await self.cache.get(ticket.key, CATEGORY)
-        if isinstance(found, bytes):
-            ticket.status = "HIT"
-            if self.warmer is not None:
-                self.warmer.hit(ticket.key)
-            return found
-        return None
+        if not isinstance(found, bytes):
+            found = await self._join(ticket)
+        if found is None:
+            return None
+        ticket.status = "HIT"
+        if self.warmer is not None:
+            self.warmer.hit(ticket.key)
+        return found
+
+    async def _join(self, ticket: Ticket) -> bytes | None:
+        """The answer of an identical request already on its way upstream, if there is one."""
+        pending = self._inflight.get(ticket.key)
+        if pending is None:
+            return None
+        return await asyncio.shield(pending)  # None: that request failed, go upstream
+
+    def lead(self, ticket: Ticket) -> None:
+        """Say this request fetches ``ticket``'s answer; identical ones will wait for it."""
+        if ticket.directives.store and ticket.key not in self._inflight:
+            self._inflight[ticket.key] = asyncio.get_running_loop().create_future()
+
+    def settle(self, ticket: Ticket, body: bytes | None) -> None:
+        """The fetch ended: hand ``body`` (None on failure) to whoever waited."""
+        pending = self._inflight.pop(ticket.key, None)
+        if pending is not None and not pending.done():
+            pending.set_result(body)
 
     def store(self, ticket: Ticket, body: bytes, refetch: Fetcher | None = None) -> None:
         """Store in the background: the client is not kept waiting for the cache.

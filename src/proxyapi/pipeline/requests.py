@@ -122,11 +122,17 @@ async def _answer(
     found = await responses.lookup(ticket)
     if found is not None:
         return Answer(found, FROM_CACHE, attempts=0, cache="HIT")
-    answer = await call()
 
     async def refetch() -> bytes:
         return (await call()).body
 
-    responses.store(ticket, answer.body, refetch)
+    responses.lead(ticket)
+    body: bytes | None = None
+    try:
+        answer = await call()
+        body = answer.body
+        responses.store(ticket, body, refetch)
+    finally:
+        responses.settle(ticket, body)  # also on failure or cancellation: waiters go on
     answer.cache = ticket.status
     return answer

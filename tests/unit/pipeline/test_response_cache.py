@@ -418,3 +418,37 @@ async def test_a_miss_or_a_bypass_is_no_hit_for_the_warmer(
     assert warmer.stats()["tracked_keys"] == 1
     assert warmer.stats()["warm_hit_rate"] == 0.0
     assert warmer.popular() == []
+
+
+async def test_an_identical_request_waits_for_the_one_in_flight_and_gets_its_answer(
+    responses: ResponseCache,
+) -> None:
+    leader, follower = (ticket_for(responses, scope_of()) for _ in range(2))
+    assert await responses.lookup(leader) is None
+    responses.lead(leader)
+    waiting = asyncio.ensure_future(responses.lookup(follower))
+    await asyncio.sleep(0)
+    assert not waiting.done()
+    responses.settle(leader, b"the answer")
+    assert await waiting == b"the answer"
+    assert (leader.status, follower.status) == ("MISS", "HIT")
+
+
+async def test_when_the_request_in_flight_fails_the_waiters_go_upstream_themselves(
+    responses: ResponseCache,
+) -> None:
+    leader, follower = (ticket_for(responses, scope_of()) for _ in range(2))
+    responses.lead(leader)
+    waiting = asyncio.ensure_future(responses.lookup(follower))
+    await asyncio.sleep(0)
+    responses.settle(leader, None)
+    assert await waiting is None
+    assert follower.status == "MISS"
+
+
+async def test_another_owner_never_waits_for_a_request_it_may_not_see(
+    responses: ResponseCache,
+) -> None:
+    responses.lead(ticket_for(responses, scope_of("key-1")))
+    other = ticket_for(responses, scope_of("key-2"))
+    assert await asyncio.wait_for(responses.lookup(other), timeout=1) is None
