@@ -32,12 +32,10 @@ def memory_limit(config: MemoryConfig) -> int:
     """The bytes this process may use: configured, else the cgroup's, else the machine's."""
     if config.threshold_mb is not None:
         return config.threshold_mb * MB
-    try:
+    with contextlib.suppress(OSError):  # no cgroup v2 limit file: not in a container
         text = _CGROUP_LIMIT.read_text().strip()
         if text.isdigit():
             return int(text)
-    except OSError:
-        pass
     return int(psutil.virtual_memory().total)
 
 

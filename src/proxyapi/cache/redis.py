@@ -28,6 +28,7 @@ interval, not one per request), and the outage is logged once per
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import time
@@ -139,10 +140,8 @@ class RedisCache:
     async def start(self) -> None:
         """Mark running and learn whether Redis is there (a failure is logged, not raised)."""
         self._running = True
-        try:
+        with contextlib.suppress(_Bypassed):  # _call has logged and counted it
             await self._call("PING")
-        except _Bypassed:
-            pass
 
     async def stop(self) -> None:
         self._running = False
