@@ -121,7 +121,8 @@ class Gateway:
                 self.cache,
                 per_key=config.caching.scope == "per_key",
                 default_ttl=float(config.caching.response_cache.ttl),
-                warmer=self.warmer,
+                # Tracking holds a refetcher per answer: only worth it when warming runs.
+                warmer=self.warmer if config.caching.warming.enabled else None,
             )
             if config.caching.enabled
             else None

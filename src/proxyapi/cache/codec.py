@@ -15,6 +15,7 @@ everything before it. Keys are cache keys (short, hashed): at most 64 KiB.
 
 from __future__ import annotations
 
+import logging
 import struct
 import zlib
 from dataclasses import dataclass
@@ -22,6 +23,10 @@ from typing import Any, Final
 
 import orjson
 import zstandard
+
+from proxyapi.cache.base import CacheStats
+
+logger = logging.getLogger("proxyapi.cache")
 
 MAGIC: Final = b"PXC\x01"
 _HEADER: Final = struct.Struct(">BBddHHI")
@@ -96,6 +101,20 @@ class Codec:
             return orjson.loads(raw)
         except orjson.JSONDecodeError as error:
             raise CorruptEntry(f"payload is not valid JSON: {error}") from None
+
+
+def encode_or_refuse(codec: Codec, key: str, value: Any, stats: CacheStats) -> Payload | None:
+    """``value`` encoded, or None (counted in ``stats.errors``, logged) if orjson cannot.
+
+    A value that cannot be encoded is a caller's bug, not a failed request: every
+    backend refuses the write the same way instead of raising.
+    """
+    try:
+        return codec.encode_value(value)
+    except TypeError as error:
+        logger.warning("cannot cache %r: %s", key, error)
+        stats.errors += 1
+        return None
 
 
 def pack(frame: Frame) -> bytes:

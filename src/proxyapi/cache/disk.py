@@ -51,7 +51,7 @@ from proxyapi.cache.base import (
     clamp_priority,
     lifetime,
 )
-from proxyapi.cache.codec import Codec, CorruptEntry, Frame, pack, unpack
+from proxyapi.cache.codec import Codec, CorruptEntry, Frame, encode_or_refuse, pack, unpack
 
 logger = logging.getLogger("proxyapi.cache")
 
@@ -357,11 +357,8 @@ class DiskCache:
         priority: int = MIN_PRIORITY,
     ) -> bool:
         """Store ``value``; False when it cannot be kept, and then no older value stays either."""
-        try:
-            payload = self.codec.encode_value(value)
-        except TypeError as error:  # orjson cannot encode it: a caller's bug, not a failed request
-            logger.warning("cannot cache %r: %s", key, error)
-            self.stats.errors += 1
+        payload = encode_or_refuse(self.codec, key, value, self.stats)
+        if payload is None:
             await self._drop([key])
             return False
         now = self._clock()

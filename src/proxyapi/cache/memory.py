@@ -42,7 +42,7 @@ from proxyapi.cache.base import (
     CacheStats,
     clamp_priority,
 )
-from proxyapi.cache.codec import Codec, CorruptEntry, Payload
+from proxyapi.cache.codec import Codec, CorruptEntry, Payload, encode_or_refuse
 
 logger = logging.getLogger("proxyapi.cache")
 
@@ -152,7 +152,7 @@ class MemoryCache:
         A refused write still drops the key's older value: serving it would undo the write.
         """
         self._remove(key)
-        payload = self._encode(key, value)
+        payload = encode_or_refuse(self.codec, key, value, self._stats)
         if payload is None:
             return False
         size = len(payload.data) + len(key) + ENTRY_OVERHEAD
@@ -374,14 +374,6 @@ class MemoryCache:
         missed[key] = missed.pop(key, 0) + 1
         if len(missed) > self.max_size:
             missed.popitem(last=False)
-
-    def _encode(self, key: str, value: Any) -> Payload | None:
-        try:
-            return self.codec.encode_value(value)
-        except TypeError as error:  # orjson cannot encode it: a caller's bug, not a failed request
-            logger.warning("cannot cache %r: %s", key, error)
-            self._stats.errors += 1
-            return None
 
     def _entry(
         self,

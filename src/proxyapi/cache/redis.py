@@ -50,7 +50,16 @@ from proxyapi.cache.base import (
     clamp_priority,
     lifetime,
 )
-from proxyapi.cache.codec import _HEADER, MAGIC, Codec, CorruptEntry, Frame, pack, unpack
+from proxyapi.cache.codec import (
+    _HEADER,
+    MAGIC,
+    Codec,
+    CorruptEntry,
+    Frame,
+    encode_or_refuse,
+    pack,
+    unpack,
+)
 from proxyapi.transport.redis import Arg, RedisPipe, Script
 
 logger = logging.getLogger("proxyapi.cache")
@@ -236,11 +245,8 @@ class RedisCache:
         priority: int = MIN_PRIORITY,
     ) -> bool:
         """SET … PX lifetime; False when not stored (Redis unreachable, value not encodable)."""
-        try:
-            payload = self.codec.encode_value(value)
-        except TypeError as error:  # orjson cannot encode it: a caller's bug, not a failed request
-            logger.warning("cannot cache %r: %s", key, error)
-            self.stats.errors += 1
+        payload = encode_or_refuse(self.codec, key, value, self.stats)
+        if payload is None:
             await self.delete_many([key])  # a refused write must not leave the older value
             return False
         priority = clamp_priority(priority)
