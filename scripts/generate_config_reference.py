@@ -53,9 +53,6 @@ SCRIPT = "scripts/generate_config_reference.py"
 # key -> the feature that will give them behaviour.
 PENDING: dict[str, str] = {
     "condensation": "context condensation",
-    "telemetry": "OpenTelemetry tracing",
-    "metrics": "Prometheus metrics",
-    "health_check": "background health checks",
     "load_testing": "`proxyapi loadtest`",
     "templates": "prompt templates",
 }
@@ -95,7 +92,17 @@ PENDING_KEYS: frozenset[str] = frozenset(
         "memory.profiling",
         "logging.rotation",
         "logging.compression",
-        "logging.structured",
+        "logging.structured.enabled",
+        "metrics.prometheus.registry",
+        "metrics.custom",
+        "metrics.collection.timeout",
+        "telemetry.jaeger",
+        "telemetry.zipkin",
+        "health_check.checks.cache",
+        "health_check.checks.database",
+        "health_check.checks.external_services",
+        "health_check.detailed",
+        "health_check.endpoints",
         "logging.filters",
         "logging.external",
     }
@@ -115,6 +122,9 @@ ENV_NOTES: dict[str, str] = {
     "config_file": "the configuration file to load (see [Discovery](#discovery))",
     "provider_timeout": "and every `providers[].timeout`, even ones set in the file",
     "provider_retries": "and every `providers[].retry_attempts`, even ones set in the file",
+    "log_json_format": "`logging.format`: `true` is json, `false` is text",
+    "log_max_size": "`logging.max_file_size`, in megabytes",
+    "otlp_endpoint": "`telemetry.otlp.endpoint`, and turns `telemetry` and its OTLP export on",
 }
 
 LONG_DEFAULT = 80  # characters; longer defaults are printed as YAML under the table

@@ -16,7 +16,7 @@ from pydantic import Field, ValidationError, field_validator
 from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, EnvSettingsSource, NoDecode, SettingsConfigDict
 
-from proxyapi.config._fields import Count, Port, Positive, Seconds
+from proxyapi.config._fields import Count, Percent, Port, Positive, Seconds
 from proxyapi.config.messages import describe_env_error
 from proxyapi.config.models import Environment
 from proxyapi.config.observability import LogLevel
@@ -71,6 +71,19 @@ class EnvOverrides(BaseSettings):
     http_timeout: Seconds | None = Field(None, validation_alias="HTTP_TIMEOUT")
     http_connect_timeout: Seconds | None = Field(None, validation_alias="HTTP_CONNECT_TIMEOUT")
     http_retry_attempts: Count | None = Field(None, validation_alias="HTTP_RETRY_ATTEMPTS")
+    # Observability, unprefixed as in the seed's production .env.
+    log_level_plain: LogLevel | None = Field(None, validation_alias="LOG_LEVEL")
+    log_json_format: bool | None = Field(None, validation_alias="LOG_JSON_FORMAT")
+    log_max_size: Positive | None = Field(None, validation_alias="LOG_MAX_SIZE")  # MB
+    log_backup_count: Positive | None = Field(None, validation_alias="LOG_BACKUP_COUNT")
+    metrics_enabled: bool | None = Field(None, validation_alias="METRICS_ENABLED")
+    metrics_port: Port | None = Field(None, validation_alias="METRICS_PORT")
+    health_check_interval: Seconds | None = Field(None, validation_alias="HEALTH_CHECK_INTERVAL")
+    alert_webhook_url: str | None = Field(None, validation_alias="ALERT_WEBHOOK_URL")
+    alert_cpu_threshold: Percent | None = Field(None, validation_alias="ALERT_CPU_THRESHOLD")
+    alert_memory_threshold: Percent | None = Field(None, validation_alias="ALERT_MEMORY_THRESHOLD")
+    otlp_endpoint: str | None = Field(None, validation_alias="OTEL_EXPORTER_OTLP_ENDPOINT")
+    otel_service_name: str | None = Field(None, validation_alias="OTEL_SERVICE_NAME")
 
     @field_validator(
         "proxy_api_keys", "admin_keys", "cors_origins", "trusted_proxies", mode="before"
@@ -79,7 +92,7 @@ class EnvOverrides(BaseSettings):
     def _split_list(cls, value: object) -> object:
         return parse_list(value) if isinstance(value, str) else value
 
-    @field_validator("log_level", "environment", mode="before")
+    @field_validator("log_level", "log_level_plain", "environment", mode="before")
     @classmethod
     def _normalise_case(cls, value: object) -> object:
         if not isinstance(value, str):
@@ -164,7 +177,16 @@ _TARGETS: Final = (
     ("circuit_breaker_threshold", ("circuit_breaker", "failure_threshold")),
     ("circuit_breaker_timeout", ("circuit_breaker", "recovery_timeout")),
     ("log_file", ("logging", "file")),
+    ("log_level_plain", ("logging", "level")),
     ("log_level", ("logging", "level")),
+    ("log_backup_count", ("logging", "max_files")),
+    ("metrics_enabled", ("metrics", "enabled")),
+    ("metrics_port", ("metrics", "prometheus", "port")),
+    ("health_check_interval", ("health_check", "interval")),
+    ("alert_webhook_url", ("metrics", "alerting", "webhook_url")),
+    ("alert_cpu_threshold", ("metrics", "alerting", "cpu_threshold")),
+    ("alert_memory_threshold", ("metrics", "alerting", "memory_threshold")),
+    ("otel_service_name", ("telemetry", "service_name")),
     ("environment", ("app", "environment")),
     ("workers", ("server", "workers")),
     ("cors_origins", ("server", "cors_origins")),
@@ -188,6 +210,15 @@ def apply_env_overrides(raw: dict[str, Any], overrides: EnvOverrides) -> None:
             set_path(raw, path, value)
     if overrides.redis_url is not None:
         set_path(raw, ("redis", "enabled"), True)  # REDIS_URL alone turns Redis on
+    if overrides.log_json_format is not None:
+        set_path(raw, ("logging", "format"), "json" if overrides.log_json_format else "text")
+    if overrides.log_max_size is not None:
+        set_path(raw, ("logging", "max_file_size"), overrides.log_max_size * 1024**2)
+    if overrides.otlp_endpoint is not None:
+        # The standard OpenTelemetry variable alone turns tracing and OTLP export on.
+        set_path(raw, ("telemetry", "otlp", "endpoint"), overrides.otlp_endpoint)
+        set_path(raw, ("telemetry", "otlp", "enabled"), True)
+        set_path(raw, ("telemetry", "enabled"), True)
     providers = raw.get("providers")
     for provider in providers if isinstance(providers, list) else []:
         if not isinstance(provider, dict):

@@ -45,6 +45,21 @@ def _value(config: Config, dotted: str) -> Any:
         ("WORKERS", "4", ["server.workers"], 4),
         ("CORS_ORIGINS", "https://a.example,https://b.example", ["server.cors_origins"],
          ["https://a.example", "https://b.example"]),
+        ("LOG_LEVEL", "warning", ["logging.level"], "WARNING"),
+        ("LOG_JSON_FORMAT", "true", ["logging.format"], "json"),
+        ("LOG_JSON_FORMAT", "false", ["logging.format"], "text"),
+        ("LOG_MAX_SIZE", "500", ["logging.max_file_size"], 500 * 1024**2),
+        ("LOG_BACKUP_COUNT", "30", ["logging.max_files"], 30),
+        ("METRICS_ENABLED", "false", ["metrics.enabled"], False),
+        ("METRICS_PORT", "9464", ["metrics.prometheus.port"], 9464),
+        ("HEALTH_CHECK_INTERVAL", "10", ["health_check.interval"], 10.0),
+        ("ALERT_WEBHOOK_URL", "https://hooks.example/T/B/x", ["metrics.alerting.webhook_url"],
+         "https://hooks.example/T/B/x"),
+        ("ALERT_CPU_THRESHOLD", "70.5", ["metrics.alerting.cpu_threshold"], 70.5),
+        ("ALERT_MEMORY_THRESHOLD", "90", ["metrics.alerting.memory_threshold"], 90.0),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4317",
+         ["telemetry.otlp.endpoint"], "http://collector:4317"),
+        ("OTEL_SERVICE_NAME", "edge-gateway", ["telemetry.service_name"], "edge-gateway"),
     ],
 )  # fmt: skip
 def test_each_variable_sets_its_config_value(
@@ -52,6 +67,16 @@ def test_each_variable_sets_its_config_value(
 ) -> None:
     config = load(environ={variable: value}).config
     assert [_value(config, path) for path in paths] == [expected] * len(paths)
+
+
+def test_the_otlp_endpoint_alone_turns_tracing_and_its_export_on(load: Load) -> None:
+    telemetry = load(environ={"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4317"}).config.telemetry
+    assert telemetry.enabled and telemetry.otlp.enabled
+
+
+def test_the_prefixed_log_level_wins_over_the_plain_one(load: Load) -> None:
+    environ = {"LOG_LEVEL": "ERROR", "PROXY_API_LOG_LEVEL": "DEBUG"}
+    assert load(environ=environ).config.logging.level == "DEBUG"
 
 
 def test_ssl_variables_set_both_files(load: Load) -> None:
