@@ -5,7 +5,8 @@ from __future__ import annotations
 import gc
 import logging
 import os
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Final
 
@@ -15,16 +16,28 @@ from starlette.exceptions import HTTPException
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import BaseRoute, Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from proxyapi.api import admin, cache, debug, health, metrics, openai
+from proxyapi.api import admin, cache, debug, health, metrics as metrics_api, openai
 from proxyapi.api.asgi import REQUEST_ID, request_id_of, send_error
 from proxyapi.api.responses import error_response
 from proxyapi.config.models import Config
-from proxyapi.errors import MethodNotAllowed, NotFound, ProxyError
+from proxyapi.errors import (
+    AuthenticationFailed,
+    MethodNotAllowed,
+    NotFound,
+    PermissionDenied,
+    ProxyError,
+    RateLimited,
+)
 from proxyapi.gateway import Gateway
-from proxyapi.observability.logging import configure_logging
-from proxyapi.pipeline.guard import Guard
+from proxyapi.observability.access import RECORD, RequestRecord, close_record
+from proxyapi.observability.logging import configure_from, request_id_var
+from proxyapi.observability.metrics import Metrics
+from proxyapi.observability.tracing import SpanExporter
+from proxyapi.pipeline.caching import KEY_ID
+from proxyapi.pipeline.guard import CLIENT_IP
 
 logger = logging.getLogger("proxyapi.app")
 
@@ -52,11 +65,11 @@ async def handle_unexpected(request: Request, exc: Exception) -> Response:
     return error_response(ProxyError("The gateway failed to process the request."))
 
 
-OPEN_PATHS: Final = frozenset({"/v1/health", "/metrics", "/v1/metrics"})
+OPEN_PATHS: Final = frozenset({"/v1/health", "/metrics", "/v1/metrics", "/v1/metrics/prometheus"})
 ADMIN_PREFIXES: Final = ("/api/", "/debug/")
 
 
-def access_of(path: str) -> str:
+def access_of(path: str, open_paths: frozenset[str] = OPEN_PATHS) -> str:
     """Which door a path is behind: ``open`` (probes, metrics), ``admin`` or ``client``.
 
     Everything not named open or admin is a client route, unknown paths
@@ -64,7 +77,7 @@ def access_of(path: str) -> str:
     """
     if path.startswith(ADMIN_PREFIXES) or path in ("/api", "/debug"):
         return "admin"
-    if path.startswith("/health") or path in OPEN_PATHS:
+    if path.startswith("/health") or path in open_paths:
         return "open"
     return "client"
 
@@ -73,12 +86,21 @@ class GatewayApp:
     """The outermost ASGI app: the door (guard), then hot POST routes, then Starlette.
 
     Every HTTP response gets an ``X-Request-ID`` (the client's, or a new one) and,
-    on client routes, the rate-limit headers.
+    on client routes, the rate-limit headers. Every request gets a
+    ``RequestRecord``: closed here, once, whatever happened, it becomes the
+    request's metrics, access-log line and span status.
     """
 
-    def __init__(self, routes: Starlette, hot: dict[str, openai.PostEndpoint]) -> None:
+    def __init__(
+        self,
+        routes: Starlette,
+        hot: dict[str, openai.PostEndpoint],
+        open_paths: frozenset[str] = OPEN_PATHS,
+    ) -> None:
         self.routes = routes
         self.hot = hot
+        self.open_paths = open_paths
+        self.templates = RouteTemplates(routes.routes, hot)
 
     @property
     def state(self) -> State:
@@ -89,18 +111,51 @@ class GatewayApp:
             await self.routes(scope, receive, send)
             return
         request_id = request_id_of(scope)
+        context = request_id_var.set(request_id.decode("ascii"))
+        gateway: Gateway = self.state.gateway
+        metrics = gateway.metrics
         path: str = scope["path"]
-        extra: list[tuple[bytes, bytes]] = []
-        guard: Guard = self.state.gateway.guard
+        record = RequestRecord(scope["method"], self.templates.of(scope), time.perf_counter())
+        scope[RECORD] = record
+        span = None
+        if gateway.tracing is not None:
+            span = gateway.tracing.start_request(record.method, record.route, scope["headers"])
+        if metrics is not None:
+            metrics.in_flight.inc()
         try:
-            access = access_of(path)
+            await self._answer(scope, receive, send, request_id, path, record)
+        finally:
+            close_record(record, metrics, gateway.config.logging.access_log)
+            if metrics is not None:
+                metrics.in_flight.dec()
+            if span is not None:
+                span.end(record.status)
+            request_id_var.reset(context)
+
+    async def _answer(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        request_id: bytes,
+        path: str,
+        record: RequestRecord,
+    ) -> None:
+        gateway: Gateway = self.state.gateway
+        extra: list[tuple[bytes, bytes]] = []
+        try:
+            access = access_of(path, self.open_paths)
             if access == "client":
-                extra = await guard.admit(scope)
+                extra = await self._admit(gateway, scope)
             elif access == "admin":
-                guard.require_admin(scope)
+                gateway.guard.require_admin(scope)
         except ProxyError as error:
+            record.status = error.http_status
+            _count_refusal(gateway, error)
             await send_error(send, error, request_id)
             return
+        record.key_id = scope.get(KEY_ID)
+        record.client_ip = scope.get(CLIENT_IP) or (scope.get("client") or (None,))[0]
         if scope["method"] == "POST":
             endpoint = self.hot.get(path)
             if endpoint is not None:
@@ -110,16 +165,83 @@ class GatewayApp:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
+                record.status = message["status"]
                 message["headers"] = [*message.get("headers", ()), *added]
             await send(message)
 
         await self.routes(scope, receive, send_with_headers)
 
+    async def _admit(self, gateway: Gateway, scope: Scope) -> list[tuple[bytes, bytes]]:
+        if gateway.tracing is None or not gateway.guard.checks_anything:
+            return await gateway.guard.admit(scope)
+        with gateway.tracing.span("auth"):
+            return await gateway.guard.admit(scope)
 
-def build_app(config: Config) -> ASGIApp:
+
+def _count_refusal(gateway: Gateway, error: ProxyError) -> None:
+    metrics = gateway.metrics
+    if metrics is None:
+        return
+    if isinstance(error, RateLimited):
+        metrics.rate_limited.labels(error.scope).inc()
+    elif isinstance(error, PermissionDenied):
+        metrics.rate_limited.labels("blacklist").inc()
+    elif isinstance(error, AuthenticationFailed):
+        metrics.auth_failures.inc()
+
+
+class RouteTemplates:
+    """The ``endpoint`` label of a request: its route's template, never the raw path.
+
+    Fixed paths are one dict lookup; templated ones (``/v1/models/{model_id}``)
+    are matched against their routes; anything else is ``unmatched``, so a
+    scanner trying random paths cannot grow the metrics without bound.
+    """
+
+    def __init__(self, routes: Sequence[BaseRoute], hot: Mapping[str, object]) -> None:
+        self.fixed: dict[str, str] = {}
+        self.patterns: list[Route] = []
+        for route in routes:
+            if not isinstance(route, Route):
+                continue
+            if route.param_convertors:
+                self.patterns.append(route)
+            else:
+                self.fixed[route.path] = route.path
+        for path in hot:
+            self.fixed[path] = path
+
+    def of(self, scope: Scope) -> str:
+        path: str = scope["path"]
+        found = self.fixed.get(path)
+        if found is not None:
+            return found
+        for route in self.patterns:
+            match, _ = route.matches(scope)
+            if match is not Match.NONE:
+                return route.path_format
+        return "unmatched"
+
+
+def build_app(
+    config: Config,
+    metrics: Metrics | None = None,
+    *,
+    span_exporter: SpanExporter | None = None,
+) -> ASGIApp:
+    """The gateway's ASGI app; ``metrics`` outlives it (one per process), made if not given.
+
+    ``span_exporter`` replaces the configured OTLP export (tests read spans from memory).
+    """
+    process_metrics = metrics if metrics is not None else Metrics(config.app.version)
+
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        gateway = Gateway(config)
+        gateway = Gateway(
+            config,
+            metrics=process_metrics if config.metrics.enabled else None,
+            span_exporter=span_exporter,
+        )
         await gateway.start()
         app.state.gateway = gateway
         # Everything built so far lives as long as the process: move it out of the
@@ -130,13 +252,14 @@ def build_app(config: Config) -> ASGIApp:
             yield
         finally:
             await gateway.close()
+            process_metrics.close()
 
     routes = Starlette(
         debug=False,
         routes=[
             *openai.routes,
             *health.routes,
-            *metrics.routes,
+            *metrics_api.routes_for(config.metrics.prometheus.path),
             *admin.routes,
             *cache.routes,
             *debug.routes,
@@ -148,7 +271,11 @@ def build_app(config: Config) -> ASGIApp:
         },
         lifespan=lifespan,
     )
-    app: ASGIApp = GatewayApp(routes, openai.post_endpoints(routes.state))
+    app: ASGIApp = GatewayApp(
+        routes,
+        openai.post_endpoints(routes.state),
+        OPEN_PATHS | {config.metrics.prometheus.path},
+    )
     if config.server.cors_origins:
         app = CORSMiddleware(
             app,
@@ -169,5 +296,5 @@ def create_app() -> ASGIApp:
     from proxyapi.config.loader import load_config
 
     loaded = load_config(os.environ.get("PROXY_API_CONFIG_FILE") or None)
-    configure_logging(loaded.config.logging)
+    configure_from(loaded.config)
     return build_app(loaded.config)

@@ -68,19 +68,29 @@ def serve(
 def run_server(
     loaded: LoadedConfig, *, host: str | None, port: int | None, workers: int | None
 ) -> None:
-    import uvicorn
-
-    from proxyapi.app import build_app
-    from proxyapi.observability.logging import configure_logging
-
     settings = loaded.config
     server = settings.server
     worker_count = workers or server.workers
+    if worker_count > 1 and settings.metrics.enabled:
+        # Before prometheus-client is first imported: workers share their metrics here.
+        share_metrics_between_workers()
+    import uvicorn
+
+    from proxyapi.app import build_app
+    from proxyapi.observability.logging import configure_from
+    from proxyapi.observability.metrics import Metrics, serve_metrics
+
     if Path(loaded.source).is_file():
         # Workers load the configuration themselves: make them load this one.
         os.environ["PROXY_API_CONFIG_FILE"] = str(Path(loaded.source).resolve())
-    configure_logging(settings.logging)
-    target: object = build_app(settings) if worker_count == 1 else "proxyapi.app:create_app"
+    configure_from(settings)
+    metrics = Metrics(settings.app.version) if settings.metrics.enabled else None
+    prometheus = settings.metrics.prometheus
+    if metrics is not None and prometheus.enabled and prometheus.port is not None:
+        serve_metrics(metrics, prometheus.port, host or server.host)
+    target: object = (
+        build_app(settings, metrics) if worker_count == 1 else "proxyapi.app:create_app"
+    )
     uvicorn.run(
         target,  # type: ignore[arg-type]
         factory=worker_count > 1,
@@ -98,6 +108,24 @@ def run_server(
         proxy_headers=False,
         timeout_graceful_shutdown=30,
     )
+
+
+def share_metrics_between_workers() -> None:
+    """Point prometheus-client's multiprocess mode at an empty directory.
+
+    An operator's own ``PROMETHEUS_MULTIPROC_DIR`` is used (and emptied: values
+    left by an earlier run would be added to this one's); else a fresh temporary one.
+    """
+    import tempfile
+
+    given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if given:
+        folder = Path(given)
+        folder.mkdir(parents=True, exist_ok=True)
+        for stale in folder.glob("*.db"):
+            stale.unlink()
+    else:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="proxyapi-metrics-")
 
 
 @app.command()

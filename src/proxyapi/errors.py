@@ -150,10 +150,12 @@ class RateLimited(ClientError):
         *,
         retry_after: float | None = None,
         headers: dict[str, str] | None = None,
+        scope: str = "global",
     ) -> None:
         super().__init__(message)
         self.retry_after = retry_after
         self._headers = headers
+        self.scope = scope  # which limit refused it: proxy_api_rate_limit_rejections_total
 
     def headers(self) -> dict[str, str]:
         """The rate-limit headers the limiter chose, else a plain ``Retry-After``."""

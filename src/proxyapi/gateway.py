@@ -8,6 +8,7 @@ flight finish on the old one (DESIGN.md, "State and lifetimes").
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import time
@@ -19,6 +20,10 @@ from proxyapi.cache.pressure import PressureWatcher
 from proxyapi.cache.setup import build_cache
 from proxyapi.cache.warming import Warmer
 from proxyapi.config.models import Config, ProviderConfig
+from proxyapi.observability.alerts import Alerter
+from proxyapi.observability.metrics import Metrics
+from proxyapi.observability.monitor import Monitor
+from proxyapi.observability.tracing import SpanExporter, Tracing
 from proxyapi.pipeline.caching import ResponseCache
 from proxyapi.pipeline.guard import Guard
 from proxyapi.providers.base import Deployment, ProviderAdapter
@@ -86,9 +91,29 @@ def skip_reason(provider: ProviderConfig, environ: Mapping[str, str]) -> str | N
 class Gateway:
     """Providers, pools, routing and caches of one configuration."""
 
-    def __init__(self, config: Config, environ: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        environ: Mapping[str, str] | None = None,
+        *,
+        metrics: Metrics | None = None,
+        span_exporter: SpanExporter | None = None,
+    ) -> None:
         environ = os.environ if environ is None else environ
         self.config = config
+        # The process's metrics (they outlive a Gateway); None when metrics.enabled is false.
+        self.metrics = metrics
+        self.tracing = (
+            Tracing(config.telemetry, version=config.app.version, exporter=span_exporter)
+            if config.telemetry.enabled
+            else None
+        )
+        alerting = config.metrics.alerting
+        self.alerter = (
+            Alerter(alerting, min_hold=alerting.min_hold)
+            if alerting.enabled and alerting.webhook_url and metrics
+            else None
+        )
         self.started_at = time.time()
         self.ready = False
         self.skipped: dict[str, str] = {}
@@ -137,6 +162,10 @@ class Gateway:
                 continue
             self.candidates_by_name[provider.name] = self._build_candidate(provider, environ)
         self.routes = self._build_routes()
+        if metrics is not None:
+            for candidate in self.candidates_by_name.values():
+                candidate.breaker.on_change = metrics.record_breaker
+        self.monitor = Monitor(self, metrics)
         # Off unless chaos_engineering.enabled; None keeps the request path free of it.
         self.chaos = (
             ChaosMonkey(config.chaos_engineering) if config.chaos_engineering.enabled else None
@@ -227,6 +256,7 @@ class Gateway:
         await self.pressure.start()
         if self.responses is not None:
             await self.warmer.start()
+        await self.monitor.start()
         if not self.guard.requires_key:
             logger.warning(
                 "\n%s\n  NO API KEYS ARE CONFIGURED: this gateway answers ANYONE who can reach it."
@@ -253,6 +283,9 @@ class Gateway:
 
     async def close(self) -> None:
         self.ready = False
+        await self.monitor.stop()
+        if self.alerter is not None:
+            await self.alerter.close()
         await self.warmer.stop()
         await self.pressure.stop()
         if self.responses is not None:
@@ -263,6 +296,8 @@ class Gateway:
         await self.limiter.close()
         if self.redis is not None:
             await self.redis.close()
+        if self.tracing is not None:
+            await asyncio.to_thread(self.tracing.shutdown)  # flushes: blocking I/O
 
 
 def models_cache_key(deployment: Deployment) -> str:

@@ -174,18 +174,22 @@ def gateway_config(sim_url: str) -> dict[str, object]:
 
 
 @contextmanager
-def serving(config: dict[str, object], directory: Path, **env: str) -> Iterator[Running]:
+def serving(
+    config: dict[str, object], directory: Path, *, args: tuple[str, ...] = (), **env: str
+) -> Iterator[Running]:
     """A gateway process serving ``config`` (as directory/config.yaml) for the block's length.
 
     The response cache is off unless the config has a ``caching`` block: most tests
-    repeat one request and mean the upstream to answer every time.
+    repeat one request and mean the upstream to answer every time. Background
+    provider checks are off unless it has a ``health_check`` block: they would
+    add upstream calls the tests count.
     """
-    config = {"caching": {"enabled": False}, **config}
+    config = {"caching": {"enabled": False}, "health_check": {"enabled": False}, **config}
     path = directory / "config.yaml"
     path.write_text(yaml.safe_dump(config))
     port = free_port()
     running = start_proxyapi(
-        ["serve", "--config", str(path), "--port", str(port)],
+        ["serve", "--config", str(path), "--port", str(port), *args],
         base_env(**env),
         "/health/ready",
         port,

@@ -14,30 +14,78 @@ from starlette.routing import Route
 from proxyapi.api.openai import gateway_of
 from proxyapi.api.responses import json_bytes
 from proxyapi.gateway import Gateway
+from proxyapi.resilience.breaker import BreakerState
 
 _STATUS_RANK = {"healthy": 0, "degraded": 1, "unhealthy": 2}
+MB = 1048576
 
 
 def providers_check(gateway: Gateway) -> dict[str, Any]:
+    """Unhealthy: no provider can be used, or every usable one fails its checks.
+
+    Degraded: an enabled provider is skipped (no key), fails its background
+    checks, or has its circuit breaker open. Healthy otherwise.
+    """
     total = len(gateway.config.providers)
     enabled = sum(1 for p in gateway.config.providers if p.enabled)
     usable = len(gateway.candidates_by_name)
-    status = "healthy" if usable and usable == enabled else "degraded" if usable else "unhealthy"
-    check: dict[str, Any] = {"status": status, "total": total, "enabled": enabled, "usable": usable}
+    states = gateway.monitor.health.states
+    failing = sorted(name for name, state in states.items() if not state.healthy)
+    open_breakers = sorted(
+        name
+        for name, candidate in gateway.candidates_by_name.items()
+        if candidate.breaker.state is not BreakerState.CLOSED
+    )
+    healthy = usable - len(failing)
+    if not usable or not healthy:
+        status = "unhealthy"
+    elif usable < enabled or failing or open_breakers:
+        status = "degraded"
+    else:
+        status = "healthy"
+    check: dict[str, Any] = {
+        "status": status,
+        "total": total,
+        "enabled": enabled,
+        "usable": usable,
+        "healthy": healthy,
+    }
+    if failing:
+        check["unhealthy"] = failing
+    if open_breakers:
+        check["circuit_breakers_open"] = open_breakers
     if gateway.skipped:
         check["skipped"] = dict(gateway.skipped)
+    if gateway.config.health_check.enabled:
+        check["checks"] = gateway.monitor.health.snapshot()
     return check
 
 
 def memory_check(gateway: Gateway) -> dict[str, Any]:
+    """The process's RSS and the machine's memory.
+
+    Unhealthy past ``memory.emergency_threshold_percent`` of the machine (or of
+    ``memory.threshold_mb`` for the process); degraded past ``max_usage_percent``.
+    """
+    settings = gateway.config.memory
     system = psutil.virtual_memory()
     rss = psutil.Process().memory_info().rss
-    limit = gateway.config.memory.max_usage_percent
+    used = system.percent
+    if settings.threshold_mb:
+        used = max(used, rss / (settings.threshold_mb * MB) * 100)
+    if used >= settings.emergency_threshold_percent:
+        status = "unhealthy"
+    elif used >= settings.max_usage_percent:
+        status = "degraded"
+    else:
+        status = "healthy"
     return {
-        "status": "healthy" if system.percent < limit else "degraded",
+        "status": status,
         "usage_percent": round(system.percent, 1),
-        "used_mb": round(rss / 1048576, 1),
-        "available_mb": round(system.available / 1048576, 1),
+        "used_mb": round(rss / MB, 1),
+        "available_mb": round(system.available / MB, 1),
+        "total_mb": round(system.total / MB, 1),
+        "process_limit_mb": settings.threshold_mb,
     }
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 from starlette.datastructures import State
@@ -21,6 +21,7 @@ from proxyapi.api.asgi import REQUEST_ID, ClientGone, header, read_body, send_er
 from proxyapi.api.responses import SSEResponse, json_bytes
 from proxyapi.errors import MethodNotAllowed, ProxyError
 from proxyapi.gateway import Gateway
+from proxyapi.observability.access import USAGE as _USAGE, RequestRecord, record_of
 from proxyapi.pipeline import models, requests
 from proxyapi.pipeline.body import check_declared_length, check_media_type, parse_object
 from proxyapi.pipeline.dispatch import Answer, OpenStream
@@ -52,16 +53,21 @@ class PostEndpoint:
         extra: list[tuple[bytes, bytes]],
     ) -> None:
         """Answer one request; ``extra`` headers (rate limits) go on every response."""
+        record = record_of(scope)
         try:
             reply = await self._reply(scope, receive)
         except ClientGone:
             return
         except ProxyError as error:
+            if record is not None:
+                record.status = error.http_status
             await send_error(send, error, request_id, extra)
             return
         except Exception:
             logger.exception("unhandled error on POST %s", scope["path"])
             failure = ProxyError("The gateway failed to process the request.")
+            if record is not None:
+                record.status = failure.http_status
             await send_error(send, failure, request_id, extra)
             return
         # Which provider answered, and after how many upstream calls (retries and
@@ -74,9 +80,23 @@ class PostEndpoint:
         ]
         if reply.cache is not None:
             headers.append((b"x-cache", reply.cache.encode()))
+        if record is not None:
+            record.status = 200
+            record.provider = reply.provider
+            record.attempts = reply.attempts
+            record.cache = reply.cache
         if isinstance(reply, OpenStream):
-            await SSEResponse(reply.first, reply.rest, headers)(scope, receive, send)
+            rest = reply.rest
+            if record is not None:
+                if _USAGE in reply.first:  # a replayed stream is all in its first chunk
+                    record.read_usage(reply.first)
+                rest = watch_usage(rest, record)
+            await SSEResponse(reply.first, rest, headers)(scope, receive, send)
         else:
+            if record is not None:
+                record.read_usage(reply.body)
+                if record.content is not None:
+                    record.content["response"] = reply.body.decode("utf-8", "replace")
             await send_json(send, 200, reply.body, headers)
 
     async def _reply(self, scope: Scope, receive: Receive) -> Answer | OpenStream:
@@ -89,7 +109,25 @@ class PostEndpoint:
         length = header(scope, b"content-length")
         check_declared_length(length.decode("latin-1") if length else None, limits.max_body_size)
         body = parse_object(await read_body(receive, limits.max_body_size))
+        record = record_of(scope)
+        if record is not None:
+            record.stream = body.get("stream") is True
+            if gateway.config.logging.log_content:
+                record.content = content_of(body)
         return await run_until_disconnect(self.run(gateway, body, scope), receive)
+
+
+def content_of(body: dict[str, Any]) -> dict[str, Any]:
+    """What ``logging.log_content`` adds to the access line: the request's messages."""
+    return {k: body[k] for k in ("messages", "input", "prompt") if k in body}
+
+
+async def watch_usage(chunks: AsyncIterator[bytes], record: RequestRecord) -> AsyncIterator[bytes]:
+    """Pass a stream through, reading the token counts of its usage chunk on the way."""
+    async for chunk in chunks:
+        if _USAGE in chunk:
+            record.read_usage(chunk)
+        yield chunk
 
 
 async def run_until_disconnect(work: Awaitable[T], receive: Receive) -> T:

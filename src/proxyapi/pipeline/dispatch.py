@@ -13,7 +13,7 @@ import logging
 import math
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TypeVar
 
 import orjson
@@ -29,6 +29,16 @@ from proxyapi.errors import (
     UpstreamTimeout,
 )
 from proxyapi.gateway import Candidate
+from proxyapi.observability.access import RequestRecord
+from proxyapi.observability.metrics import (
+    CLIENT_ERROR,
+    ERROR,
+    RATE_LIMITED,
+    SUCCESS,
+    TIMEOUT,
+    Metrics,
+)
+from proxyapi.observability.tracing import AttributeValue, Tracing
 from proxyapi.providers.base import JSONObject, StreamTranslator, UpstreamRequest
 from proxyapi.ratelimit.limiter import BackendUnavailable, RateLimiter
 from proxyapi.resilience.chaos import ChaosMonkey
@@ -128,6 +138,8 @@ class Call:
     path: str
     chaos: ChaosMonkey | None = None
     limiter: RateLimiter | None = None
+    metrics: Metrics | None = None
+    tracing: Tracing | None = None
     attempts: int = 0
 
 
@@ -144,7 +156,10 @@ async def _first_success(
     deadline bounds all of it together.
     """
     errors: list[UpstreamError] = []
-    for candidate in candidates:
+    last = len(candidates) - 1
+    for index, candidate in enumerate(candidates):
+        if errors and call.metrics is not None:
+            call.metrics.fallbacks.labels(errors[-1].provider or "", call.model).inc()
         waiting = candidate.client.cooldown_left()
         if waiting > 0:
             # The provider asked for a pause (429 + Retry-After): honour it for every
@@ -160,7 +175,10 @@ async def _first_success(
             if not error.is_retryable:
                 _observe(call, success=False)
                 raise
-            logger.info("provider %s failed (%s); trying the next one", error.provider, error.code)
+            if index < last:
+                logger.info(
+                    "provider %s failed (%s); trying the next one", error.provider, error.code
+                )
             errors.append(error)
         else:
             _observe(call, success=True)
@@ -234,13 +252,17 @@ async def _with_retries(
             wait = await _over_quota(candidate, call.limiter)
             if wait is not None:
                 breaker.release()
+                if call.metrics is not None:
+                    call.metrics.rate_limited.labels("provider").inc()
                 raise ProviderOverLimit(candidate.deployment.name, wait)
         stats.record_attempt(tries)
         call.attempts += 1
+        started = time.perf_counter()
         try:
-            result = await _call_once(candidate, attempt, seconds, call)
+            result = await _traced_call(candidate, attempt, seconds, call, tries)
         except UpstreamError as raw_error:
             error = scrub(raw_error, candidate)
+            _count_call(call, candidate, tries, outcome_of(error), started)
             if not error.is_retryable:
                 breaker.release()  # The provider answered; the request was at fault.
                 raise
@@ -263,10 +285,69 @@ async def _with_retries(
         except BaseException:
             breaker.release()
             raise
+        _count_call(call, candidate, tries, SUCCESS, started)
         breaker.record_success()
         stats.record_success(tries)
         policy.record(True)
         return result
+
+
+def outcome_of(error: UpstreamError) -> str:
+    """The ``status`` label of a failed upstream call."""
+    if isinstance(error, UpstreamTimeout):
+        return TIMEOUT
+    if isinstance(error, UpstreamRateLimited):
+        return RATE_LIMITED
+    return ERROR if error.is_retryable else CLIENT_ERROR
+
+
+def _count_call(call: Call, candidate: Candidate, tries: int, outcome: str, started: float) -> None:
+    metrics = call.metrics
+    if metrics is None:
+        return
+    name = candidate.deployment.name
+    metrics.record_upstream(name, call.model, outcome, time.perf_counter() - started)
+    if tries:
+        metrics.retries.labels(name).inc()
+
+
+async def _traced_call(
+    candidate: Candidate,
+    attempt: Callable[[Candidate, float], Awaitable[T]],
+    seconds: float,
+    call: Call,
+    tries: int,
+) -> T:
+    """``_call_once``, inside a ``provider.attempt`` span when tracing is on."""
+    if call.tracing is None:
+        return await _call_once(candidate, attempt, seconds, call)
+    attributes: dict[str, AttributeValue] = {
+        "gen_ai.system": candidate.deployment.type,
+        "proxyapi.provider": candidate.deployment.name,
+        "gen_ai.request.model": call.model,
+        "proxyapi.retry": tries,
+    }
+    with call.tracing.span("provider.attempt", attributes) as span:
+        try:
+            result = await _call_once(candidate, attempt, seconds, call)
+        except UpstreamError as error:
+            span.set_attribute("proxyapi.outcome", outcome_of(error))
+            span.set_attribute("http.response.status_code", error.http_status)
+            raise
+        span.set_attribute("proxyapi.outcome", SUCCESS)
+        if isinstance(result, Answer):
+            record = _usage_of(result.body)
+            if record is not None:
+                span.set_attribute("gen_ai.usage.input_tokens", record[0])
+                span.set_attribute("gen_ai.usage.output_tokens", record[1])
+        return result
+
+
+def _usage_of(body: bytes) -> tuple[int, int] | None:
+    probe = RequestRecord("", "", 0.0)
+    if not probe.read_usage(body):
+        return None
+    return probe.prompt_tokens or 0, probe.completion_tokens or 0
 
 
 async def _over_quota(candidate: Candidate, limiter: RateLimiter) -> float | None:
@@ -291,7 +372,7 @@ async def call_json(
     call: Call,
 ) -> Answer:
     async def attempt(candidate: Candidate, seconds: float) -> Answer:
-        status, raw = await _attempt_json(candidate, build(candidate), seconds)
+        status, raw = await _attempt_json(candidate, _traced(build(candidate), call), seconds)
         return Answer(parse(candidate, status, raw), candidate.deployment.name)
 
     answer = await _first_success(candidates, attempt, call)
@@ -306,11 +387,22 @@ async def open_stream(
     call: Call,
 ) -> OpenStream:
     async def attempt(candidate: Candidate, seconds: float) -> OpenStream:
-        return await _attempt_stream(candidate, build(candidate), request_body, seconds)
+        return await _attempt_stream(
+            candidate, _traced(build(candidate), call), request_body, seconds
+        )
 
     stream = await _first_success(candidates, attempt, call)
     stream.attempts = call.attempts
     return stream
+
+
+def _traced(request: UpstreamRequest, call: Call) -> UpstreamRequest:
+    """The request with the current span's ``traceparent``, when tracing is on."""
+    if call.tracing is None:
+        return request
+    headers = dict(request.headers)
+    call.tracing.inject(headers)
+    return replace(request, headers=headers)
 
 
 async def _attempt_stream(

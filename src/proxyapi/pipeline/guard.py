@@ -39,6 +39,7 @@ INVALID_KEY: Final = (
     "or in the {header} header."
 )
 _AUTHORIZATION: Final = b"authorization"
+CLIENT_IP: Final = "proxyapi.client_ip"  # the scope key of the client's address, once known
 _SCOPE_NAMES: Final = {
     "global": "the gateway's global limit",
     "route": "the limit on this route",
@@ -96,6 +97,7 @@ class Guard:
         if not self.checks_anything:
             return []
         ip = client_ip(scope, self.trusted)
+        scope[CLIENT_IP] = ip
         if self.policy.blacklist and ip in self.policy.blacklist:
             raise PermissionDenied("Requests from your address are not allowed.")
         key_id = None
@@ -127,6 +129,7 @@ class Guard:
                 f"{outcome.limit} requests); retry after {wait} s.",
                 retry_after=outcome.retry_after,
                 headers=text,
+                scope=outcome.scope,
             )
         return headers
 

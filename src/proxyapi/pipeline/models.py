@@ -25,6 +25,8 @@ async def discover(candidate: Candidate, gateway: Gateway) -> tuple[str, ...]:
     """The provider's own model ids, from the cache or its /models endpoint."""
     key = models_cache_key(candidate.deployment)
     cached = gateway.models_cache.get_now(key, "models")
+    if gateway.metrics is not None:
+        gateway.metrics.record_cache("models", cached is not None)
     if cached is not None:
         return tuple(cached)
     request = candidate.adapter.build_models(candidate.deployment)

@@ -16,6 +16,7 @@ from starlette.types import Scope
 
 from proxyapi.errors import ModelNotFound, NoProviderAvailable
 from proxyapi.gateway import Candidate, Gateway
+from proxyapi.observability.access import record_of
 from proxyapi.pipeline.caching import NothingMore, Ticket
 from proxyapi.pipeline.dispatch import Answer, Call, OpenStream, call_json, open_stream
 from proxyapi.pipeline.validation import validate_chat, validate_embeddings
@@ -41,7 +42,32 @@ def route(gateway: Gateway, model: str) -> tuple[Candidate, ...]:
 def call_of(gateway: Gateway, model: str, path: str) -> Call:
     """The request's upstream context; its deadline bounds every attempt, retry and fallback."""
     deadline = time.monotonic() + gateway.config.server.client_timeout
-    return Call(model, deadline, path, gateway.chaos, gateway.limiter)
+    return Call(
+        model, deadline, path, gateway.chaos, gateway.limiter, gateway.metrics, gateway.tracing
+    )
+
+
+def note_model(scope: Scope, model: str) -> None:
+    record = record_of(scope)
+    if record is not None:
+        record.model = model
+
+
+def note_first_token(scope: Scope) -> None:
+    record = record_of(scope)
+    if record is not None:
+        record.first_token = time.perf_counter() - record.started
+
+
+async def lookup(gateway: Gateway, ticket: Ticket) -> bytes | None:
+    """The cached answer for ``ticket``, if any; a span of its own when tracing is on."""
+    assert gateway.responses is not None
+    if gateway.tracing is None:
+        return await gateway.responses.lookup(ticket)
+    with gateway.tracing.span("cache.lookup") as span:
+        found = await gateway.responses.lookup(ticket)
+        span.set_attribute("cache.hit", found is not None)
+        return found
 
 
 def ticket_of(
@@ -59,6 +85,7 @@ def ticket_of(
 
 async def complete_chat(gateway: Gateway, body: dict[str, Any], scope: Scope) -> Answer:
     model = validate_chat(body)
+    note_model(scope, model)
     gateway.apply_overrides(body)
     candidates = route(gateway, model)
     ticket = ticket_of(gateway, scope, candidates, "chat", body)
@@ -76,12 +103,14 @@ async def complete_chat(gateway: Gateway, body: dict[str, Any], scope: Scope) ->
 
 async def stream_chat(gateway: Gateway, body: dict[str, Any], scope: Scope) -> OpenStream:
     model = validate_chat(body)
+    note_model(scope, model)
     gateway.apply_overrides(body)
     candidates = route(gateway, model)
     ticket = ticket_of(gateway, scope, candidates, "chat-stream", body)
     if ticket is not None and gateway.responses is not None:
-        found = await gateway.responses.lookup(ticket)
+        found = await lookup(gateway, ticket)
         if found is not None:
+            note_first_token(scope)
             return OpenStream(found, NothingMore(), FROM_CACHE, attempts=0, cache="HIT")
     stream = await open_stream(
         candidates,
@@ -89,6 +118,7 @@ async def stream_chat(gateway: Gateway, body: dict[str, Any], scope: Scope) -> O
         body,
         call_of(gateway, model, CHAT_PATH),
     )
+    note_first_token(scope)
     if ticket is not None and gateway.responses is not None:
         stream.rest = gateway.responses.store_stream(ticket, stream.first, stream.rest)
         stream.cache = ticket.status
@@ -97,6 +127,7 @@ async def stream_chat(gateway: Gateway, body: dict[str, Any], scope: Scope) -> O
 
 async def create_embeddings(gateway: Gateway, body: dict[str, Any], scope: Scope) -> Answer:
     model = validate_embeddings(body)
+    note_model(scope, model)
     gateway.apply_overrides(body)
     candidates = route(gateway, model)
     ticket = ticket_of(gateway, scope, candidates, "embeddings", body)
@@ -119,7 +150,7 @@ async def _answer(
     responses = gateway.responses
     if ticket is None or responses is None:
         return await call()
-    found = await responses.lookup(ticket)
+    found = await lookup(gateway, ticket)
     if found is not None:
         return Answer(found, FROM_CACHE, attempts=0, cache="HIT")
 

@@ -116,6 +116,8 @@ class CircuitBreaker:
         self.times_opened = 0
         self.transitions: dict[str, int] = dict.fromkeys(_TRANSITIONS, 0)
         self.last_transition: dict[str, Any] | None = None
+        # Told of every state change (provider, new state): the metrics' gauge.
+        self.on_change: Callable[[str, str], None] | None = None
 
     @property
     def state(self) -> BreakerState:
@@ -218,3 +220,5 @@ class CircuitBreaker:
             self._opened_at_wall = self.last_transition["at"]
         elif to is BreakerState.CLOSED:
             self._opened_at = self._opened_at_wall = None
+        if self.on_change is not None:
+            self.on_change(self.provider, to.value)

@@ -1,0 +1,293 @@
+"""The gateway's Prometheus metrics: names and labels from seeds 003 and 004.
+
+One ``Metrics`` per process, outliving any Gateway (a config reload must not
+reset counters). With several workers, prometheus-client's multiprocess mode
+keeps every value in a memory-mapped file under ``PROMETHEUS_MULTIPROC_DIR``,
+and a scrape of any worker adds up all of them (``collect``). The directory
+must be set before prometheus-client is first imported: ``proxyapi serve``
+does that before it starts the workers.
+
+The request path calls the ``record_*`` methods. Each caches its labelled
+children in a dict, so a hot call is a dict lookup and an increment, never
+prometheus-client's locked ``labels()`` lookup.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from typing import Final
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+    multiprocess,
+)
+from prometheus_client.metrics_core import Metric
+
+# No ``*_created`` series: nothing here reads them, and each is one more line per child.
+disable_created_metrics()  # type: ignore[no-untyped-call]
+
+MULTIPROC_ENV: Final = "PROMETHEUS_MULTIPROC_DIR"
+CONTENT_TYPE: Final = "text/plain; version=0.0.4; charset=utf-8"
+
+LATENCY_BUCKETS: Final = (
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0
+)  # fmt: skip
+FIRST_TOKEN_BUCKETS: Final = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
+
+BREAKER_STATES: Final = {"closed": 0, "half_open": 1, "open": 2}
+
+# Upstream outcomes in proxy_api_provider_requests_total{status}.
+SUCCESS: Final = "success"
+ERROR: Final = "error"
+TIMEOUT: Final = "timeout"
+RATE_LIMITED: Final = "rate_limited"
+CLIENT_ERROR: Final = "client_error"  # the provider refused the request itself (4xx)
+
+
+def multiprocess_dir() -> str | None:
+    """The multiprocess directory when several workers share the metrics, else None."""
+    return os.environ.get(MULTIPROC_ENV) or None
+
+
+class Metrics:
+    """Every metric the gateway exports, and the cheap calls that update them."""
+
+    def __init__(self, version: str) -> None:
+        self.shared_dir = multiprocess_dir()
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.requests = Counter(
+            "proxy_api_requests_total",
+            "Requests answered, by route template and status code.",
+            ["method", "endpoint", "status_code"],
+            registry=r,
+        )
+        self.request_duration = Histogram(
+            "proxy_api_request_duration_seconds",
+            "Time from a request's arrival to its last byte, streams included.",
+            ["method", "endpoint"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.in_flight = Gauge(
+            "proxy_api_requests_in_flight",
+            "Requests being answered now.",
+            registry=r,
+            multiprocess_mode="livesum",
+        )
+        self.provider_requests = Counter(
+            "proxy_api_provider_requests_total",
+            "Upstream calls (each retry and fallback is one), by outcome.",
+            ["provider", "model", "status"],
+            registry=r,
+        )
+        self.provider_latency = Histogram(
+            "proxy_api_provider_latency_seconds",
+            "Duration of upstream calls (to the first chunk for streams).",
+            ["provider", "model"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.first_token = Histogram(
+            "proxy_api_time_to_first_token_seconds",
+            "Time from a streaming request's arrival to its first chunk.",
+            ["provider", "model"],
+            buckets=FIRST_TOKEN_BUCKETS,
+            registry=r,
+        )
+        self.retries = Counter(
+            "proxy_api_provider_retries_total",
+            "Upstream calls that were retries of a failed call to the same provider.",
+            ["provider"],
+            registry=r,
+        )
+        self.fallbacks = Counter(
+            "proxy_api_fallbacks_total",
+            "Requests that gave up on a provider and moved on to the next candidate.",
+            ["provider", "model"],
+            registry=r,
+        )
+        self.rate_limited = Counter(
+            "proxy_api_rate_limit_rejections_total",
+            "Requests refused by a rate limit or an address list, by scope.",
+            ["scope"],
+            registry=r,
+        )
+        self.auth_failures = Counter(
+            "proxy_api_auth_failures_total",
+            "Requests refused for a missing or wrong API key.",
+            registry=r,
+        )
+        self.breaker_state = Gauge(
+            "proxy_api_circuit_breaker_state",
+            "Circuit breaker per provider: 0 closed, 1 half-open, 2 open (worst worker).",
+            ["provider"],
+            registry=r,
+            multiprocess_mode="livemax",
+        )
+        self.cache_hits = Counter(
+            "proxy_api_cache_hits_total", "Cache hits.", ["cache_type"], registry=r
+        )
+        self.cache_misses = Counter(
+            "proxy_api_cache_misses_total", "Cache misses.", ["cache_type"], registry=r
+        )
+        self.cache_entries = Gauge(
+            "proxy_api_cache_entries",
+            "Entries per cache layer (memory: the largest worker's).",
+            ["layer"],
+            registry=r,
+            multiprocess_mode="livemax",
+        )
+        self.cache_bytes = Gauge(
+            "proxy_api_cache_size_bytes",
+            "Bytes per cache layer (memory: the largest worker's).",
+            ["layer"],
+            registry=r,
+            multiprocess_mode="livemax",
+        )
+        self.memory = Gauge(
+            "proxy_api_memory_usage_bytes",
+            "Resident memory of the gateway's processes, summed.",
+            registry=r,
+            multiprocess_mode="livesum",
+        )
+        self.system_memory = Gauge(
+            "proxy_api_system_memory_usage_ratio",
+            "Share of the machine's memory in use (0..1).",
+            registry=r,
+            multiprocess_mode="livemax",
+        )
+        self.cpu = Counter(
+            "proxy_api_cpu_seconds",
+            "CPU time of the gateway's processes, user and system.",
+            registry=r,
+        )
+        self.tokens = Counter(
+            "llm_tokens",
+            "Tokens processed, by provider, model and type (prompt or completion).",
+            ["provider", "model", "type"],
+            registry=r,
+        )
+        self.provider_status = Gauge(
+            "provider_status",
+            "Provider health from the background checks: 1 healthy, 0 unhealthy.",
+            ["provider"],
+            registry=r,
+            multiprocess_mode="livemin",
+        )
+        self.health_checks = Counter(
+            "proxy_api_health_checks",
+            "Background provider health checks, by result.",
+            ["provider", "result"],
+            registry=r,
+        )
+        self.info = Gauge(
+            "proxy_api_info",
+            "The gateway's version (always 1).",
+            ["version"],
+            registry=r,
+            multiprocess_mode="livemax",
+        )
+        self.info.labels(version).set(1)
+        self._requests: dict[tuple[str, str, int], Counter] = {}
+        self._durations: dict[tuple[str, str], Histogram] = {}
+        self._upstream: dict[tuple[str, str, str], Counter] = {}
+        self._latencies: dict[tuple[str, str], Histogram] = {}
+        self._first_tokens: dict[tuple[str, str], Histogram] = {}
+        self._tokens: dict[tuple[str, str, str], Counter] = {}
+
+    # -- the request path ------------------------------------------------------------
+
+    def record_request(self, method: str, endpoint: str, status: int, seconds: float) -> None:
+        key = (method, endpoint, status)
+        counter = self._requests.get(key)
+        if counter is None:
+            counter = self._requests[key] = self.requests.labels(method, endpoint, str(status))
+        counter.inc()
+        pair = (method, endpoint)
+        histogram = self._durations.get(pair)
+        if histogram is None:
+            histogram = self._durations[pair] = self.request_duration.labels(method, endpoint)
+        histogram.observe(seconds)
+
+    def record_upstream(self, provider: str, model: str, status: str, seconds: float) -> None:
+        """One upstream call and how it ended (``SUCCESS``, ``ERROR``, ``TIMEOUT``...)."""
+        key = (provider, model, status)
+        counter = self._upstream.get(key)
+        if counter is None:
+            counter = self._upstream[key] = self.provider_requests.labels(provider, model, status)
+        counter.inc()
+        pair = (provider, model)
+        histogram = self._latencies.get(pair)
+        if histogram is None:
+            histogram = self._latencies[pair] = self.provider_latency.labels(provider, model)
+        histogram.observe(seconds)
+
+    def record_first_token(self, provider: str, model: str, seconds: float) -> None:
+        pair = (provider, model)
+        histogram = self._first_tokens.get(pair)
+        if histogram is None:
+            histogram = self._first_tokens[pair] = self.first_token.labels(provider, model)
+        histogram.observe(seconds)
+
+    def record_tokens(self, provider: str, model: str, prompt: int, completion: int) -> None:
+        for kind, count in (("prompt", prompt), ("completion", completion)):
+            if count <= 0:
+                continue
+            key = (provider, model, kind)
+            counter = self._tokens.get(key)
+            if counter is None:
+                counter = self._tokens[key] = self.tokens.labels(provider, model, kind)
+            counter.inc(count)
+
+    def record_cache(self, cache_type: str, hit: bool) -> None:
+        (self.cache_hits if hit else self.cache_misses).labels(cache_type).inc()
+
+    def record_breaker(self, provider: str, state: str) -> None:
+        self.breaker_state.labels(provider).set(BREAKER_STATES.get(state, 0))
+
+    # -- exposition --------------------------------------------------------------------
+
+    def collect(self) -> Iterable[Metric]:
+        """Every metric family, added up over all workers in multiprocess mode."""
+        if self.shared_dir is None:
+            return self.registry.collect()
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry, path=self.shared_dir)  # type: ignore[no-untyped-call]
+        return registry.collect()
+
+    def exposition(self) -> bytes:
+        """The Prometheus text format of ``collect()``."""
+        if self.shared_dir is None:
+            return generate_latest(self.registry)
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry, path=self.shared_dir)  # type: ignore[no-untyped-call]
+        return generate_latest(registry)
+
+    def close(self) -> None:
+        """This worker is stopping: drop its share of the live gauges."""
+        if self.shared_dir is not None:
+            multiprocess.mark_process_dead(os.getpid(), self.shared_dir)  # type: ignore[no-untyped-call]
+
+
+def serve_metrics(metrics: Metrics, port: int, host: str) -> None:
+    """Serve the metrics on their own port (``METRICS_PORT``), apart from the API.
+
+    prometheus-client's own server, in a daemon thread of this process: with
+    several workers this is the supervising process, which reads every worker's
+    files, so one port answers for all of them.
+    """
+    from prometheus_client import start_http_server
+
+    if metrics.shared_dir is None:
+        start_http_server(port, addr=host, registry=metrics.registry)
+        return
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry, path=metrics.shared_dir)  # type: ignore[no-untyped-call]
+    start_http_server(port, addr=host, registry=registry)
