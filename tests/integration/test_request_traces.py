@@ -7,6 +7,9 @@ reach) and calls the simulator over loopback HTTP; the client is the official
 
 from __future__ import annotations
 
+import io
+import json
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -23,6 +26,8 @@ from processes import SIM_KEY, Running, free_port, sim_provider
 
 from proxyapi.app import build_app
 from proxyapi.config import validate_config
+from proxyapi.observability.logging import JsonFormatter, log_context
+from proxyapi.observability.tracing import current_ids
 
 pytestmark = pytest.mark.integration
 
@@ -170,3 +175,26 @@ def test_without_a_caller_trace_a_new_one_starts(
         time.sleep(0.02)
     (server,) = [s for s in exporter.get_finished_spans() if s.kind is SpanKind.SERVER]
     assert server.parent is None
+
+
+def test_log_lines_of_a_traced_request_carry_its_trace_and_span_ids(
+    traced: tuple[str, InMemorySpanExporter],
+) -> None:
+    url, exporter = traced
+    sink = io.StringIO()
+    handler = logging.StreamHandler(sink)
+    handler.setFormatter(JsonFormatter(log_context(trace_ids=current_ids)))
+    access = logging.getLogger("proxyapi.access")
+    access.addHandler(handler)
+    access.setLevel(logging.INFO)
+    try:
+        trace_id = "5bf92f3577b34da6a3ce929d0e0e4736"
+        chat(url, "gpt-4o-mini", traceparent=f"00-{trace_id}-00f067aa0ba902b7-01")
+    finally:
+        access.removeHandler(handler)
+    (line,) = [json.loads(text) for text in sink.getvalue().splitlines()]
+    (server,) = [
+        s for s in spans_of(exporter, int(trace_id, 16)) if s.name == "POST /v1/chat/completions"
+    ]
+    assert line["trace_id"] == trace_id
+    assert line["span_id"] == f"{server.context.span_id:016x}"

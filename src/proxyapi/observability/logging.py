@@ -140,6 +140,13 @@ class TextFormatter(logging.Formatter):
         return context.redact(line)
 
 
+def log_context(
+    *, secrets: Iterable[str] = (), trace_ids: TraceIds | None = None, request_id: bool = True
+) -> _Context:
+    """What a formatter adds to each line, for handlers set up outside ``configure_logging``."""
+    return _Context(Redactor(secrets), trace_ids, request_id)
+
+
 def log_format(config: Config) -> str:
     """``logging.format`` when set; else JSON lines in production, text elsewhere."""
     if config.logging.format is not None:
