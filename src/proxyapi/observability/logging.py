@@ -28,12 +28,14 @@ import orjson
 
 from proxyapi.config.models import Config
 from proxyapi.config.observability import LoggingConfig
+from proxyapi.observability.handlers import BufferedRotatingFileHandler, BufferedStreamHandler
 
 request_id_var: ContextVar[str | None] = ContextVar("proxyapi_request_id", default=None)
 # (trace id, span id) of the current span, when tracing is on; set by the tracing set-up.
 TraceIds = Callable[[], "tuple[str, str] | None"]
 
 FIELDS: Final = "fields"  # LogRecord attribute with a line's structured fields (extra=...)
+_FORMATTED: Final = "_proxyapi_formatted"  # (formatter, line) cached on a LogRecord
 REDACTED: Final = "***"
 _TEXT_FORMAT: Final = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 _KEY_SHAPES: Final = re.compile(
@@ -44,17 +46,25 @@ _KEY_SHAPES: Final = re.compile(
 )
 
 
+# A line holds a key shape only if it holds one of these (lower case): the regex,
+# which costs tens of microseconds per line, runs only then (measured: bench/observability.py).
+_TRIGGERS: Final = ("sk-", "pxy-", "pk-", "rk-", "aiza", "bearer", "api-key", "api_key", "apikey")
+
+
 class Redactor:
     """Replaces secrets in a finished log line: key shapes, and the known secret values."""
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
-        known = sorted({s for s in secrets if len(s) >= 6}, key=len, reverse=True)
-        self._known = re.compile("|".join(re.escape(s) for s in known)) if known else None
+        self._known = sorted({s for s in secrets if len(s) >= 6}, key=len, reverse=True)
 
     def __call__(self, text: str) -> str:
-        if self._known is not None:
-            text = self._known.sub(REDACTED, text)
-        return _KEY_SHAPES.sub(_keep_prefix, text)
+        for secret in self._known:
+            if secret in text:
+                text = text.replace(secret, REDACTED)
+        lowered = text.lower()
+        if any(trigger in lowered for trigger in _TRIGGERS):
+            text = _KEY_SHAPES.sub(_keep_prefix, text)
+        return text
 
 
 def _keep_prefix(match: re.Match[str]) -> str:
@@ -86,6 +96,16 @@ class JsonFormatter(logging.Formatter):
         self.context = context or _Context(Redactor(), None, True)
 
     def format(self, record: logging.LogRecord) -> str:
+        # Every handler (stderr, the file, and the file's rollover check) formats the
+        # record: do it once.
+        done: tuple[JsonFormatter, str] | None = record.__dict__.get(_FORMATTED)
+        if done is not None and done[0] is self:
+            return done[1]
+        line = self._format(record)
+        record.__dict__[_FORMATTED] = (self, line)
+        return line
+
+    def _format(self, record: logging.LogRecord) -> str:
         context = self.context
         entry: dict[str, Any] = {
             "timestamp": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"),
@@ -120,6 +140,14 @@ class TextFormatter(logging.Formatter):
         self.context = context or _Context(Redactor(), None, True)
 
     def format(self, record: logging.LogRecord) -> str:
+        done: tuple[TextFormatter, str] | None = record.__dict__.get(_FORMATTED)
+        if done is not None and done[0] is self:
+            return done[1]
+        line = self._format(record)
+        record.__dict__[_FORMATTED] = (self, line)
+        return line
+
+    def _format(self, record: logging.LogRecord) -> str:
         context = self.context
         line = super().format(record)
         tags = []
@@ -173,18 +201,20 @@ def configure_logging(
     formatter: logging.Formatter = (
         JsonFormatter(context) if chosen == "json" else TextFormatter(context)
     )
-    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    handlers: list[logging.Handler] = [BufferedStreamHandler(sys.stderr)]
     if settings.file:
         path = Path(settings.file)
         path.parent.mkdir(parents=True, exist_ok=True)
         handlers.append(
-            logging.handlers.RotatingFileHandler(
-                path,
-                maxBytes=settings.max_file_size,
-                backupCount=settings.max_files,
-                encoding=settings.encoding or "utf-8",
+            BufferedRotatingFileHandler(
+                path, settings.max_file_size, settings.max_files, settings.encoding or "utf-8"
             )
         )
+    # What no line here prints, the logging module need not gather for every record:
+    # the caller's file and line (a stack walk) and the thread names.
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logMultiprocessing = False
     root = logging.getLogger("proxyapi")
     for old in list(root.handlers):
         root.removeHandler(old)

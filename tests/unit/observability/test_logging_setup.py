@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import logging.handlers
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import orjson
 import pytest
 
 from proxyapi.config import validate_config
+from proxyapi.observability.handlers import FLUSH_SECONDS
 from proxyapi.observability.logging import configure_logging, log_format, request_id_var
 
 
@@ -34,8 +36,27 @@ def test_json_format_writes_one_object_per_line_to_the_file(tmp_path: Path) -> N
     log_file = tmp_path / "logs" / "proxy.log"
     configure_logging(logging_block(format="json", file=str(log_file), level="info"))  # type: ignore[arg-type]
     logging.getLogger("proxyapi.test").info("hello %s", "world")
+    assert log_file.read_text() == ""  # buffered: a write per line would cost the request
+    time.sleep(FLUSH_SECONDS * 3)  # the flusher thread writes it out
     record = orjson.loads(log_file.read_text().splitlines()[-1])
     assert record["message"] == "hello world" and record["level"] == "INFO"
+
+
+def test_warnings_are_written_at_once(tmp_path: Path) -> None:
+    log_file = tmp_path / "proxy.log"
+    configure_logging(logging_block(format="json", file=str(log_file)))  # type: ignore[arg-type]
+    logging.getLogger("proxyapi.test").warning("now")
+    assert orjson.loads(log_file.read_text())["message"] == "now"
+
+
+def test_the_size_is_counted_in_memory_and_the_file_rotates_past_it(tmp_path: Path) -> None:
+    log_file = tmp_path / "proxy.log"
+    configure_logging(logging_block(file=str(log_file), max_file_size="1KB", max_files=2))  # type: ignore[arg-type]
+    for i in range(60):
+        logging.getLogger("proxyapi.test").warning("line %d %s", i, "x" * 40)
+    assert log_file.stat().st_size <= 1024
+    assert (tmp_path / "proxy.log.1").exists() and (tmp_path / "proxy.log.2").exists()
+    assert not (tmp_path / "proxy.log.3").exists()
 
 
 def test_the_file_rotates_at_max_file_size_keeping_max_files(tmp_path: Path) -> None:
