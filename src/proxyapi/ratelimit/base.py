@@ -17,6 +17,15 @@ class Bucket:
     limit: Limit
     scope: str
 
+    @property
+    def storage_key(self) -> str:
+        """Where a backend keeps this bucket: its key and its shape.
+
+        A config reload that changes a limit starts that bucket afresh (its old
+        level meant something else); an unchanged limit keeps its level.
+        """
+        return f"{self.key}@{self.limit.capacity:g}/{self.limit.rate:g}"
+
 
 @dataclass(frozen=True, slots=True)
 class Verdict:

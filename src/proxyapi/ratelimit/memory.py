@@ -52,7 +52,7 @@ class MemoryBackend:
         stamps: list[float] = []
         allowed = True
         for bucket in buckets:
-            entry = state.get(bucket.key)
+            entry = state.get(bucket.storage_key)
             if entry is None:
                 tokens, stamp = bucket.limit.capacity, now
             else:
@@ -67,8 +67,8 @@ class MemoryBackend:
                 levels[i] -= cost
                 full_at = stamps[i] + seconds_until(levels[i], bucket.limit.capacity, bucket.limit)
                 # Re-inserted, so the dict's order is least recently used first.
-                state.pop(bucket.key, None)
-                state[bucket.key] = [levels[i], stamps[i], full_at]
+                state.pop(bucket.storage_key, None)
+                state[bucket.storage_key] = [levels[i], stamps[i], full_at]
             if len(state) > self._max_buckets:
                 self.sweep(now)
         return Verdict(allowed, tuple(levels))

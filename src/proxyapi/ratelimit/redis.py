@@ -65,7 +65,7 @@ class RedisBackend:
         self._script = Script(TAKE_SCRIPT)
 
     async def take(self, buckets: Sequence[Bucket], cost: float = 1.0) -> Verdict:
-        keys = [self._prefix + bucket.key for bucket in buckets]
+        keys = [self._prefix + bucket.storage_key for bucket in buckets]
         args: list[Any] = [cost]
         for bucket in buckets:
             args.append(repr(bucket.limit.capacity))

@@ -173,18 +173,28 @@ async def test_redis_keys_live_under_the_prefix_ratelimit_namespace(
 ) -> None:
     await RedisBackend(pipe, prefix).take([bucket("ip:1.2.3.4", 5)])
     keys = [key async for key in redis.scan_iter(match=f"{prefix}:*")]
-    assert keys == [f"{prefix}:ratelimit:ip:1.2.3.4".encode()]
+    assert keys == [f"{prefix}:ratelimit:ip:1.2.3.4@5/0.001".encode()]  # key @ shape
 
 
 async def test_redis_keys_expire_once_their_bucket_would_be_full(
     redis: Redis, pipe: RedisPipe, prefix: str
 ) -> None:
     backend = RedisBackend(pipe, prefix)
-    await backend.take([bucket("fast", 5, rate=1.0), bucket("hourly", 1, rate=1 / 3600)])
-    fast = await redis.pttl(f"{prefix}:ratelimit:fast")
-    hourly = await redis.pttl(f"{prefix}:ratelimit:hourly")
+    fast_bucket, hourly_bucket = bucket("fast", 5, rate=1.0), bucket("hourly", 1, rate=1 / 3600)
+    await backend.take([fast_bucket, hourly_bucket])
+    fast = await redis.pttl(f"{prefix}:ratelimit:{fast_bucket.storage_key}")
+    hourly = await redis.pttl(f"{prefix}:ratelimit:{hourly_bucket.storage_key}")
     assert 900 < fast <= 1000  # full again one second after one take, at 1 token/s
     assert 3_599_000 < hourly <= 3_600_000
+
+
+async def test_a_changed_limit_starts_its_bucket_afresh_an_unchanged_one_keeps_its_level(
+    pipe: RedisPipe, prefix: str
+) -> None:
+    for backend in (MemoryBackend(), RedisBackend(pipe, prefix)):
+        await backend.take([bucket("k", 5)])
+        assert await level(backend, bucket("k", 5)) == pytest.approx(4.0, abs=0.01)
+        assert await level(backend, bucket("k", 10)) == pytest.approx(10.0, abs=0.01)
 
 
 async def test_a_refused_redis_request_writes_no_key(
