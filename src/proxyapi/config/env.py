@@ -14,7 +14,13 @@ from typing import Annotated, Any, Final
 import orjson
 from pydantic import Field, ValidationError, field_validator
 from pydantic_core import PydanticCustomError
-from pydantic_settings import BaseSettings, EnvSettingsSource, NoDecode, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 from proxyapi.config._fields import Count, Percent, Port, Positive, Seconds
 from proxyapi.config.messages import describe_env_error
@@ -84,6 +90,18 @@ class EnvOverrides(BaseSettings):
     alert_memory_threshold: Percent | None = Field(None, validation_alias="ALERT_MEMORY_THRESHOLD")
     otlp_endpoint: str | None = Field(None, validation_alias="OTEL_EXPORTER_OTLP_ENDPOINT")
     otel_service_name: str | None = Field(None, validation_alias="OTEL_SERVICE_NAME")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Only what ``read_env_overrides`` passes in: never ``os.environ`` behind its back."""
+        return (init_settings,)
 
     @field_validator(
         "proxy_api_keys", "admin_keys", "cors_origins", "trusted_proxies", mode="before"
