@@ -19,8 +19,17 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from proxyapi.api import admin, cache, debug, health, metrics as metrics_api, openai
-from proxyapi.api.asgi import REQUEST_ID, request_id_of, send_error
+from proxyapi.api import (
+    admin,
+    cache,
+    config as config_api,
+    debug,
+    health,
+    metrics as metrics_api,
+    openai,
+    selections,
+)
+from proxyapi.api.asgi import GATEWAY, REQUEST_ID, request_id_of, send_error
 from proxyapi.api.responses import error_response
 from proxyapi.config.models import Config
 from proxyapi.errors import (
@@ -38,6 +47,7 @@ from proxyapi.observability.metrics import Metrics
 from proxyapi.observability.tracing import SpanExporter
 from proxyapi.pipeline.caching import KEY_ID
 from proxyapi.pipeline.guard import CLIENT_IP
+from proxyapi.reload import Reloader
 
 logger = logging.getLogger("proxyapi.app")
 
@@ -112,7 +122,10 @@ class GatewayApp:
             return
         request_id = request_id_of(scope)
         context = request_id_var.set(request_id.decode("ascii"))
+        # The request keeps this Gateway to its end, whatever a reload swaps in meanwhile.
         gateway: Gateway = self.state.gateway
+        scope[GATEWAY] = gateway
+        gateway.enter()
         metrics = gateway.metrics
         path: str = scope["path"]
         record = RequestRecord(scope["method"], self.templates.of(scope), time.perf_counter())
@@ -130,6 +143,7 @@ class GatewayApp:
                 metrics.in_flight.dec()
             if span is not None:
                 span.end(record.status)
+            gateway.leave()
             request_id_var.reset(context)
 
     async def _answer(
@@ -141,7 +155,7 @@ class GatewayApp:
         path: str,
         record: RequestRecord,
     ) -> None:
-        gateway: Gateway = self.state.gateway
+        gateway: Gateway = scope[GATEWAY]
         extra: list[tuple[bytes, bytes]] = []
         try:
             access = access_of(path, self.open_paths)
@@ -227,11 +241,14 @@ def build_app(
     config: Config,
     metrics: Metrics | None = None,
     *,
+    source: str | None = None,
     span_exporter: SpanExporter | None = None,
 ) -> ASGIApp:
     """The gateway's ASGI app; ``metrics`` outlives it (one per process), made if not given.
 
-    ``span_exporter`` replaces the configured OTLP export (tests read spans from memory).
+    ``source`` is the file ``config`` was loaded from: reloads read it again (none
+    when the config was built in code). ``span_exporter`` replaces the configured
+    OTLP export (tests read spans from memory).
     """
     process_metrics = metrics if metrics is not None else Metrics(config.app.version)
 
@@ -244,6 +261,9 @@ def build_app(
         )
         await gateway.start()
         app.state.gateway = gateway
+        reloader = Reloader(app.state, source, process_metrics, span_exporter=span_exporter)
+        app.state.reloader = reloader
+        await reloader.start()
         # Everything built so far lives as long as the process: move it out of the
         # collector's sight, so collections on the request path stay short (p99).
         gc.collect()
@@ -251,7 +271,8 @@ def build_app(
         try:
             yield
         finally:
-            await gateway.close()
+            await reloader.stop()
+            await app.state.gateway.close()
             process_metrics.close()
 
     routes = Starlette(
@@ -261,6 +282,8 @@ def build_app(
             *health.routes,
             *metrics_api.routes_for(config.metrics.prometheus.path),
             *admin.routes,
+            *config_api.routes,
+            *selections.routes,
             *cache.routes,
             *debug.routes,
         ],
@@ -297,4 +320,4 @@ def create_app() -> ASGIApp:
 
     loaded = load_config(os.environ.get("PROXY_API_CONFIG_FILE") or None)
     configure_from(loaded.config)
-    return build_app(loaded.config)
+    return build_app(loaded.config, source=loaded.source)

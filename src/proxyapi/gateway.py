@@ -14,10 +14,12 @@ import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, TypeVar
 
 from proxyapi.cache.pressure import PressureWatcher
 from proxyapi.cache.setup import build_cache
+from proxyapi.cache.unified import UnifiedCache
 from proxyapi.cache.warming import Warmer
 from proxyapi.config.models import Config, ProviderConfig
 from proxyapi.observability.alerts import Alerter
@@ -41,12 +43,14 @@ from proxyapi.resilience import (
     retry_policy_for,
 )
 from proxyapi.resilience.chaos import ChaosMonkey
+from proxyapi.selections import ModelSelections
 from proxyapi.transport.client import PoolSettings, UpstreamClient
 from proxyapi.transport.redis import RedisPipe
 
 logger = logging.getLogger("proxyapi.gateway")
 
 MODELS_TTL_SECONDS = 300.0
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,9 +102,21 @@ class Gateway:
         *,
         metrics: Metrics | None = None,
         span_exporter: SpanExporter | None = None,
+        previous: Gateway | None = None,
     ) -> None:
+        """Build everything ``config`` describes; with ``previous`` (a reload), keep its
+        state where it still means the same thing: the caches and Redis connection when
+        their settings are unchanged, and the pool, breaker and retry counters of every
+        provider whose settings are unchanged.
+        """
         environ = os.environ if environ is None else environ
         self.config = config
+        # Requests being answered by this Gateway; a retired one closes at zero.
+        self.active = 0
+        self.retired = False
+        self._drained = asyncio.Event()
+        self._adopted: set[int] = set()  # ids of objects taken over from ``previous``
+        self._handed_over: set[int] = set()  # ids of objects a newer Gateway took over
         # The process's metrics (they outlive a Gateway); None when metrics.enabled is false.
         self.metrics = metrics
         self.tracing = (
@@ -109,11 +125,14 @@ class Gateway:
             else None
         )
         alerting = config.metrics.alerting
-        self.alerter = (
-            Alerter(alerting, min_hold=alerting.min_hold)
-            if alerting.enabled and alerting.webhook_url and metrics
-            else None
-        )
+        self.alerter: Alerter | None = None
+        if alerting.enabled and alerting.webhook_url and metrics:
+            if previous is not None and previous.config.metrics.alerting == alerting:
+                # The same alerter: an alert firing before the reload resolves after it.
+                self.alerter = self._adopt(previous, previous.alerter)
+            if self.alerter is None:
+                self.alerter = Alerter(alerting, min_hold=alerting.min_hold)
+        self._previous = previous
         self.started_at = time.time()
         self.ready = False
         self.skipped: dict[str, str] = {}
@@ -122,20 +141,40 @@ class Gateway:
             model: dict(params) for model, params in config.model_overrides.items()
         }
         self.configured_models = frozenset(m for p in config.providers for m in p.models)
+        # Each provider's default model ("model": "openai"), re-read when the file changes.
+        self.selections = ModelSelections(Path(config.app.model_selections_file))
         # Shared state across processes when redis.enabled (or REDIS_URL); memory otherwise.
-        self.redis = RedisPipe(config.redis) if config.redis.enabled else None
-        backend: Backend = (
-            RedisBackend(self.redis, config.redis.key_prefix)
-            if self.redis is not None
-            else MemoryBackend()
-        )
-        self.limiter = RateLimiter(
-            backend,
-            fail_open=config.rate_limit.fail_open,
-            retry_interval=config.redis.retry_interval,
-        )
+        same_redis = previous is not None and previous.config.redis == config.redis
+        self.redis: RedisPipe | None
+        self.limiter: RateLimiter
+        self.cache: UnifiedCache
+        if previous is not None and same_redis:
+            self.redis = self._adopt(previous, previous.redis)
+        else:
+            self.redis = RedisPipe(config.redis) if config.redis.enabled else None
+        if (
+            previous is not None
+            and same_redis
+            and previous.config.rate_limit.fail_open == config.rate_limit.fail_open
+        ):
+            # Buckets are keyed by their shape: a changed limit starts afresh by itself.
+            self.limiter = self._adopt(previous, previous.limiter)
+        else:
+            backend: Backend = (
+                RedisBackend(self.redis, config.redis.key_prefix)
+                if self.redis is not None
+                else MemoryBackend()
+            )
+            self.limiter = RateLimiter(
+                backend,
+                fail_open=config.rate_limit.fail_open,
+                retry_interval=config.redis.retry_interval,
+            )
         self.guard = Guard(config, self.limiter)
-        self.cache = build_cache(config, self.redis)
+        if previous is not None and same_redis and _same_cache_settings(previous.config, config):
+            self.cache = self._adopt(previous, previous.cache)
+        else:
+            self.cache = build_cache(config, self.redis)
         # Model discovery (seed 002's models:{provider}:{base_url}, 5 minutes) lives in
         # the unified cache's memory layer: per process, cleared by DELETE /api/cache.
         self.models_cache = self.cache.memory
@@ -160,7 +199,9 @@ class Gateway:
             if reason is not None:
                 self.skipped[provider.name] = reason
                 continue
-            self.candidates_by_name[provider.name] = self._build_candidate(provider, environ)
+            self.candidates_by_name[provider.name] = self._build_candidate(
+                provider, environ, previous
+            )
         self.routes = self._build_routes()
         if metrics is not None:
             for candidate in self.candidates_by_name.values():
@@ -171,7 +212,30 @@ class Gateway:
             ChaosMonkey(config.chaos_engineering) if config.chaos_engineering.enabled else None
         )
 
-    def _build_candidate(self, provider: ProviderConfig, environ: Mapping[str, str]) -> Candidate:
+    def _adopt(self, previous: Gateway, thing: T) -> T:
+        """Take ``thing`` over from the Gateway this one replaces: it closes it no more."""
+        if thing is not None:
+            self._adopted.add(id(thing))
+            previous._handed_over.add(id(thing))
+        return thing
+
+    def _owns(self, thing: object) -> bool:
+        return id(thing) not in self._handed_over
+
+    def _build_candidate(
+        self, provider: ProviderConfig, environ: Mapping[str, str], previous: Gateway | None
+    ) -> Candidate:
+        kept = self._kept_candidate(provider, previous)
+        if kept is not None:
+            return Candidate(
+                deployment=build_deployment(provider, environ),
+                adapter=kept.adapter,
+                client=self._adopt(previous, kept.client),  # type: ignore[arg-type]
+                breaker=self._adopt(previous, kept.breaker),  # type: ignore[arg-type]
+                retry=kept.retry,
+                retry_stats=kept.retry_stats,
+                quota=self.quotas.get(provider.name, ()),
+            )
         pool = PoolSettings(
             max_connections=provider.max_connections,
             max_keepalive_connections=provider.max_keepalive_connections,
@@ -189,6 +253,24 @@ class Gateway:
             retry_stats=RetryStats(),
             quota=self.quotas.get(provider.name, ()),
         )
+
+    def _kept_candidate(
+        self, provider: ProviderConfig, previous: Gateway | None
+    ) -> Candidate | None:
+        """The previous Gateway's candidate for ``provider`` when nothing about it changed."""
+        if previous is None:
+            return None
+        found = previous.candidates_by_name.get(provider.name)
+        if found is None:
+            return None
+        before = previous.config
+        old = next((p for p in before.providers if p.name == provider.name), None)
+        unchanged = (
+            old == provider
+            and before.circuit_breaker == self.config.circuit_breaker
+            and before.http_client == self.config.http_client
+        )
+        return found if unchanged else None
 
     def _build_routes(self) -> dict[str, tuple[Candidate, ...]]:
         """model -> the candidates serving it, lowest priority number first.
@@ -252,11 +334,13 @@ class Gateway:
             logger.warning("no provider is usable: every request will answer 503")
         if self.redis is not None:
             await self._check_redis(self.redis)
-        await self.cache.start()
+        if id(self.cache) not in self._adopted:
+            await self.cache.start()
         await self.pressure.start()
         if self.responses is not None:
             await self.warmer.start()
-        await self.monitor.start()
+        previous, self._previous = self._previous, None  # not kept alive past start
+        await self.monitor.start(previous.monitor if previous is not None else None)
         if not self.guard.requires_key:
             logger.warning(
                 "\n%s\n  NO API KEYS ARE CONFIGURED: this gateway answers ANYONE who can reach it."
@@ -281,23 +365,60 @@ class Gateway:
         else:
             logger.info("rate limits are shared through Redis at %s", where)
 
+    def enter(self) -> None:
+        """A request starts on this Gateway."""
+        self.active += 1
+
+    def leave(self) -> None:
+        """A request ended; the last one out of a retired Gateway lets it close."""
+        self.active -= 1
+        if self.retired and self.active <= 0:
+            self._drained.set()
+
+    async def retire(self, grace: float) -> None:
+        """Wait (up to ``grace`` seconds) for the requests still on this Gateway, then close.
+
+        Called once a newer Gateway answers new requests; streams in flight finish here.
+        """
+        self.retired = True
+        if self.active <= 0:
+            self._drained.set()
+        try:
+            await asyncio.wait_for(self._drained.wait(), grace)
+        except TimeoutError:
+            logger.warning(
+                "closing the previous configuration with %d requests still running", self.active
+            )
+        await self.close()
+
     async def close(self) -> None:
         self.ready = False
         await self.monitor.stop()
-        if self.alerter is not None:
+        if self.alerter is not None and self._owns(self.alerter):
             await self.alerter.close()
         await self.warmer.stop()
         await self.pressure.stop()
         if self.responses is not None:
             await self.responses.drain()
-        await self.cache.stop()
+        if self._owns(self.cache):
+            await self.cache.stop()
         for candidate in self.candidates_by_name.values():
-            await candidate.client.close()
-        await self.limiter.close()
-        if self.redis is not None:
+            if self._owns(candidate.client):
+                await candidate.client.close()
+        if self._owns(self.limiter):
+            await self.limiter.close()
+        if self.redis is not None and self._owns(self.redis):
             await self.redis.close()
         if self.tracing is not None:
             await asyncio.to_thread(self.tracing.shutdown)  # flushes: blocking I/O
+
+
+def _same_cache_settings(before: Config, after: Config) -> bool:
+    return (
+        before.caching == after.caching
+        and before.cache == after.cache
+        and before.memory == after.memory
+    )
 
 
 def models_cache_key(deployment: Deployment) -> str:

@@ -445,3 +445,26 @@ def test_a_breaker_opening_and_closing_sends_one_alert_and_one_resolution(
         assert len(about_flaky()) == 2
         output = gw.output()
     assert "secret-token" not in output
+
+
+def test_a_failed_config_reload_alerts_and_the_next_good_one_resolves_it(
+    simulator: Running, tmp_path: Path, receiver: Receiver
+) -> None:
+    blocks = {"metrics": {"alerting": {"evaluation_interval": 0.2, "min_hold": 0.3}}}
+    good = config(simulator.url, **blocks)
+    with serving(good, tmp_path, SIM_KEY=SIM_KEY, ALERT_WEBHOOK_URL=receiver.url) as gw:
+        path = tmp_path / "config.yaml"
+        written = path.read_text()
+        path.write_text("providers: [{name: x, type: no-such-type}]\n")
+
+        def about_reloads() -> list[dict[str, Any]]:
+            return [m for m in receiver.received if m["alert"] == "config_reload_failed"]
+
+        wait_for(lambda: len(about_reloads()) == 1)
+        assert about_reloads()[0]["status"] == "firing"
+        time.sleep(0.4)  # past min_hold
+        path.write_text(written + "\n# fixed\n")
+        httpx.post(gw.url + "/api/config/reload", headers={"X-API-Key": ADMIN_KEY})
+        path.write_text(written.replace("level: INFO", "level: WARNING"))
+        wait_for(lambda: len(about_reloads()) == 2)
+        assert about_reloads()[1]["status"] == "resolved"

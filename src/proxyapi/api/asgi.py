@@ -17,6 +17,7 @@ from proxyapi.errors import ProxyError
 from proxyapi.pipeline.body import too_large
 
 REQUEST_ID = b"x-request-id"
+GATEWAY = "proxyapi.gateway"  # the scope key of the Gateway a request is answered by
 _MAX_REQUEST_ID = 128
 JSON_HEADER = (b"content-type", b"application/json")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
@@ -136,6 +137,16 @@ def health_report(gateway: Gateway) -> dict[str, Any]:
 
 async def health(request: Request) -> Response:
     report = health_report(gateway_of(request))
+    reloader = getattr(request.app.state, "reloader", None)
+    if reloader is not None:
+        active = reloader.active
+        # Per worker: with several, each answers for the configuration it runs.
+        report["config"] = {
+            "hash": active.config_hash,
+            "loaded_at": active.loaded_at,
+            "reloads": active.reloads,
+            "worker_pid": os.getpid(),
+        }
     status = 503 if report["status"] == "unhealthy" else 200
     return json_bytes(orjson.dumps(report), status=status)
 

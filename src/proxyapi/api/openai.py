@@ -17,7 +17,15 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from proxyapi.api.asgi import REQUEST_ID, ClientGone, header, read_body, send_error, send_json
+from proxyapi.api.asgi import (
+    GATEWAY,
+    REQUEST_ID,
+    ClientGone,
+    header,
+    read_body,
+    send_error,
+    send_json,
+)
 from proxyapi.api.responses import SSEResponse, json_bytes
 from proxyapi.errors import MethodNotAllowed, ProxyError
 from proxyapi.gateway import Gateway
@@ -33,7 +41,8 @@ T = TypeVar("T")
 
 
 def gateway_of(request: Request) -> Gateway:
-    gateway: Gateway = request.app.state.gateway
+    """The Gateway answering this request (pinned by the door; a reload never changes it)."""
+    gateway: Gateway = request.scope.get(GATEWAY) or request.app.state.gateway
     return gateway
 
 
@@ -100,7 +109,7 @@ class PostEndpoint:
             await send_json(send, 200, reply.body, headers)
 
     async def _reply(self, scope: Scope, receive: Receive) -> Answer | OpenStream:
-        gateway: Gateway = self.state.gateway
+        gateway: Gateway = scope.get(GATEWAY) or self.state.gateway
         limits = gateway.config.validation.request
         content_type = header(scope, b"content-type")
         check_media_type(

@@ -187,6 +187,12 @@ class Metrics:
             ["provider", "result"],
             registry=r,
         )
+        self.config_reloads = Counter(
+            "proxy_api_config_reloads",
+            "Configuration reloads, by result: reloaded, unchanged or failed.",
+            ["result"],
+            registry=r,
+        )
         self.info = Gauge(
             "proxy_api_info",
             "The gateway's version (always 1).",

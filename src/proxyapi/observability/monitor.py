@@ -50,16 +50,20 @@ class Monitor:
         self._window: tuple[float, Totals] | None = None
         self._cpus = psutil.cpu_count() or 1
 
-    async def start(self) -> None:
+    async def start(self, previous: Monitor | None = None) -> None:
+        """Start the loops; ``previous`` (a reload) hands over its alerting lock."""
         config = self.gateway.config
+        if previous is not None and previous._lock_file is not None:
+            self._lock_file, previous._lock_file = previous._lock_file, None
         if self.metrics is not None:
             self.sample()
             self._run(self.sample_async, float(config.metrics.collection.interval))
         checks = config.health_check
         if checks.enabled and checks.checks.providers and self.gateway.candidates_by_name:
             self._run(self.health.check_all, float(checks.interval))
-        if self.gateway.alerter is not None and self.metrics is not None and self._lead():
-            await self.gateway.alerter.start()
+        alerter = self.gateway.alerter
+        if alerter is not None and self.metrics is not None and self._lead():
+            await alerter.start()  # a no-op for an alerter already running
             self._run(self.judge, float(config.metrics.alerting.evaluation_interval))
 
     def _run(self, step: Callable[[], Awaitable[None]], every: float) -> None:
@@ -115,7 +119,7 @@ class Monitor:
     def _lead(self) -> bool:
         """Whether this process sends the alerts (always, with one worker)."""
         assert self.metrics is not None
-        if self.metrics.shared_dir is None:
+        if self.metrics.shared_dir is None or self._lock_file is not None:
             return True
         handle = Path(self.metrics.shared_dir, "alerts.lock").open("ab")
         try:
