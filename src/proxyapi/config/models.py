@@ -76,6 +76,12 @@ class AppConfig(Section):
     version: str = Field(default_factory=_package_version)
     environment: Environment = "development"
     debug: bool = False
+    model_selections_file: str = Field(
+        default="config/model_selections.json",
+        description="Each provider's selected default model (JSON, seed 004's format; "
+        "written by PUT /api/model-selections/{provider}, re-read when edited by hand); "
+        "a relative path is relative to the working directory",
+    )
 
     @field_validator("environment", mode="before")
     @classmethod

@@ -1,9 +1,10 @@
 """The request path, top to bottom, for each OpenAI endpoint.
 
-Read this file to know what happens to a request: validate, apply
-``model_overrides``, pick candidates, look in the response cache, call with
-fallback, answer (and store the answer). Each step is
-a plain function call; there is no middleware stack to reconstruct in your head.
+Read this file to know what happens to a request: validate, resolve the model
+(a provider name means its selected model), apply ``model_overrides``, pick
+candidates, look in the response cache, call with fallback, answer (and store
+the answer). Each step is a plain function call; there is no middleware stack to
+reconstruct in your head.
 """
 
 from __future__ import annotations
@@ -20,23 +21,62 @@ from proxyapi.observability.access import record_of
 from proxyapi.pipeline.caching import NothingMore, Ticket
 from proxyapi.pipeline.dispatch import Answer, Call, OpenStream, call_json, open_stream
 from proxyapi.pipeline.validation import validate_chat, validate_embeddings
+from proxyapi.selections import resolve_model
 
 FROM_CACHE = "cache"  # the x-proxyapi-provider of an answer from the response cache
 CHAT_PATH = "/v1/chat/completions"
 EMBEDDINGS_PATH = "/v1/embeddings"
 
 
-def route(gateway: Gateway, model: str) -> tuple[Candidate, ...]:
-    """The candidates for ``model``, or why there are none (404 unknown, 503 unusable)."""
-    candidates = gateway.candidates(model)
-    if candidates:
-        return candidates
+def route(gateway: Gateway, model: str) -> tuple[str, tuple[Candidate, ...]]:
+    """The model ``model`` names and its candidates, or why there are none (404, 503).
+
+    ``openai`` and ``openai/default`` name provider openai's selected model,
+    ``openai/gpt-4o`` pins provider openai (the rules: ``selections.resolve_model``).
+    """
+    resolved = resolve_model(
+        model,
+        gateway.candidates,
+        gateway.candidates_by_name,
+        lambda provider: selected_model(gateway, provider),
+    )
+    if resolved is not None:
+        return resolved
     if model in gateway.configured_models:
         raise NoProviderAvailable(
             f"Model '{model}' is configured, but none of its providers is usable now "
             "(disabled, or missing its API key)."
         )
+    provider = model.partition("/")[0]
+    if any(p.name == provider for p in gateway.config.providers):
+        raise NoProviderAvailable(
+            f"Provider '{provider}' is configured, but not usable now "
+            "(disabled, or missing its API key)."
+        )
     raise ModelNotFound(model)
+
+
+def selected_model(gateway: Gateway, provider: str) -> str | None:
+    """A usable provider's selected model: the selections file's, else its first configured."""
+    candidate = gateway.candidates_by_name[provider]
+    chosen = gateway.selections.choose(provider, candidate.deployment.models)
+    return chosen.model_name if chosen is not None else None
+
+
+def resolve(
+    gateway: Gateway, body: dict[str, Any], scope: Scope, requested: str
+) -> tuple[str, tuple[Candidate, ...]]:
+    """Route the request; from here on its body names the model it resolved to.
+
+    So ``model_overrides``, the response cache key, the upstream request and the
+    access log all see ``gpt-4o-mini`` when the client asked for ``openai``.
+    """
+    note_model(scope, requested)  # kept when the model cannot be resolved
+    model, candidates = route(gateway, requested)
+    body["model"] = model
+    note_model(scope, model)
+    gateway.apply_overrides(body)
+    return model, candidates
 
 
 def call_of(gateway: Gateway, model: str, path: str) -> Call:
@@ -84,10 +124,7 @@ def ticket_of(
 
 
 async def complete_chat(gateway: Gateway, body: dict[str, Any], scope: Scope) -> Answer:
-    model = validate_chat(body)
-    note_model(scope, model)
-    gateway.apply_overrides(body)
-    candidates = route(gateway, model)
+    model, candidates = resolve(gateway, body, scope, validate_chat(body))
     ticket = ticket_of(gateway, scope, candidates, "chat", body)
     return await _answer(
         gateway,
@@ -102,10 +139,7 @@ async def complete_chat(gateway: Gateway, body: dict[str, Any], scope: Scope) ->
 
 
 async def stream_chat(gateway: Gateway, body: dict[str, Any], scope: Scope) -> OpenStream:
-    model = validate_chat(body)
-    note_model(scope, model)
-    gateway.apply_overrides(body)
-    candidates = route(gateway, model)
+    model, candidates = resolve(gateway, body, scope, validate_chat(body))
     ticket = ticket_of(gateway, scope, candidates, "chat-stream", body)
     if ticket is not None and gateway.responses is not None:
         found = await lookup(gateway, ticket)
@@ -126,10 +160,7 @@ async def stream_chat(gateway: Gateway, body: dict[str, Any], scope: Scope) -> O
 
 
 async def create_embeddings(gateway: Gateway, body: dict[str, Any], scope: Scope) -> Answer:
-    model = validate_embeddings(body)
-    note_model(scope, model)
-    gateway.apply_overrides(body)
-    candidates = route(gateway, model)
+    model, candidates = resolve(gateway, body, scope, validate_embeddings(body))
     ticket = ticket_of(gateway, scope, candidates, "embeddings", body)
     return await _answer(
         gateway,
