@@ -6,6 +6,14 @@ loaded.config.providers[0].base_url
 ```
 """
 
+from proxyapi.config.legacy import (
+    check_legacy_presence,
+    get_migration_report,
+    get_migration_status,
+    load_config_with_legacy_support,
+    migrate_specific_format,
+    rollback_format,
+)
 from proxyapi.config.loader import LoadedConfig, load_config, validate_config
 from proxyapi.config.messages import format_config_error
 from proxyapi.config.models import (
@@ -27,10 +35,16 @@ __all__ = [
     "LoadedConfig",
     "ProviderConfig",
     "ServerConfig",
+    "check_legacy_presence",
     "config_json_schema",
     "format_config_error",
+    "get_migration_report",
+    "get_migration_status",
     "load_config",
+    "load_config_with_legacy_support",
+    "migrate_specific_format",
     "parse_rate",
     "parse_size",
+    "rollback_format",
     "validate_config",
 ]

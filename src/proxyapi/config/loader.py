@@ -2,8 +2,10 @@
 
 Precedence, highest first: environment variables, then the first file found
 (an explicit path or ``PROXY_API_CONFIG_FILE``, else ``./config.yaml``, else
-``./config.json``), else the bundled ``default.yaml``, else a default built in
-code. Every step that can fail raises :class:`~proxyapi.errors.ConfigError`
+``./config.json``, else a legacy ``production_config.py`` / ``settings.py``),
+else the bundled ``default.yaml``, else a default built in code. A legacy file
+is read through the migration in memory, with a warning (``config.legacy``).
+Every step that can fail raises :class:`~proxyapi.errors.ConfigError`
 with all the problems found, never just the first.
 """
 
@@ -25,6 +27,8 @@ from pydantic import ValidationError
 from proxyapi.config.advice import find_advice
 from proxyapi.config.defaults import apply_environment_defaults, generated_default
 from proxyapi.config.env import apply_env_overrides, read_env_overrides
+from proxyapi.config.legacy.python_module import find_settings_module, read_settings_module
+from proxyapi.config.legacy.startup import adopt_legacy
 from proxyapi.config.messages import ROOT, describe_validation_error, format_config_error, show
 from proxyapi.config.models import Config
 from proxyapi.config.schema import config_json_schema
@@ -75,6 +79,7 @@ def load_config(
     overrides = read_env_overrides(env)
     source, raw = _read_source(path if path is not None else overrides.config_file, cwd)
     warnings: list[str] = []
+    raw = adopt_legacy(source, raw, cwd, warnings)  # legacy formats: migrated in memory
     data: dict[str, Any] = substitute_variables(raw, env, warnings)
     apply_env_overrides(data, overrides)
     apply_environment_defaults(data)
@@ -115,6 +120,9 @@ def _read_source(path: str | Path | None, cwd: Path) -> tuple[str, dict[str, Any
     for name in DISCOVERED_NAMES:
         if (cwd / name).is_file():
             return str(cwd / name), _read_file(cwd / name)
+    settings_module = find_settings_module(cwd)  # legacy production_config.py / settings.py
+    if settings_module is not None:
+        return str(settings_module), _read_file(settings_module)
     bundled = bundled_default_file()
     if bundled.is_file():
         return BUNDLED_SOURCE, parse_document(bundled.read_text("utf-8"), BUNDLED_SOURCE)
@@ -122,6 +130,8 @@ def _read_source(path: str | Path | None, cwd: Path) -> tuple[str, dict[str, Any
 
 
 def _read_file(file: Path) -> dict[str, Any]:
+    if file.suffix.lower() == ".py":
+        return read_settings_module(file)  # parsed, never run
     try:
         text = file.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:

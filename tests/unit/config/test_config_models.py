@@ -167,11 +167,17 @@ def test_the_public_api_is_pinned() -> None:
         "LoadedConfig",
         "ProviderConfig",
         "ServerConfig",
+        "check_legacy_presence",
         "config_json_schema",
         "format_config_error",
+        "get_migration_report",
+        "get_migration_status",
         "load_config",
+        "load_config_with_legacy_support",
+        "migrate_specific_format",
         "parse_rate",
         "parse_size",
+        "rollback_format",
         "validate_config",
     ]
 
