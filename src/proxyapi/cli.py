@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 if TYPE_CHECKING:
+    import uvicorn
+
     from proxyapi.config.loader import LoadedConfig
 
 app = typer.Typer(
@@ -88,11 +91,13 @@ def run_server(
     prometheus = settings.metrics.prometheus
     if metrics is not None and prometheus.enabled and prometheus.port is not None:
         serve_metrics(metrics, prometheus.port, host or server.host)
+    source = loaded.source if Path(loaded.source).is_file() else None
     target: object = (
-        build_app(settings, metrics) if worker_count == 1 else "proxyapi.app:create_app"
+        build_app(settings, metrics, source=source)
+        if worker_count == 1
+        else "proxyapi.app:create_app"
     )
-    uvicorn.run(
-        target,  # type: ignore[arg-type]
+    options = dict(
         factory=worker_count > 1,
         host=host or server.host,
         port=port or server.port,
@@ -108,6 +113,36 @@ def run_server(
         proxy_headers=False,
         timeout_graceful_shutdown=30,
     )
+    if worker_count == 1:
+        uvicorn.run(target, **options)  # type: ignore[arg-type]
+    else:
+        run_workers(uvicorn.Config(target, **options))  # type: ignore[arg-type]
+
+
+def run_workers(config: uvicorn.Config) -> None:
+    """uvicorn's multiprocess supervisor, but SIGHUP reloads the workers' configuration.
+
+    uvicorn restarts every worker on SIGHUP; here it is passed on to each worker,
+    which reloads in place (see proxyapi.reload): no request is dropped, and an
+    invalid file leaves the workers running the old configuration.
+    """
+    from uvicorn.supervisors import Multiprocess
+
+    from proxyapi.reload import SUPERVISOR_ENV
+
+    class ReloadingSupervisor(Multiprocess):
+        def handle_hup(self) -> None:
+            for process in self.processes:
+                pid = process.pid
+                if pid is not None:
+                    os.kill(pid, signal.SIGHUP)
+
+    os.environ[SUPERVISOR_ENV] = str(os.getpid())  # workers tell us to pass a reload on
+    sock = config.bind_socket()
+    try:
+        ReloadingSupervisor(config, sockets=[sock]).run()
+    except KeyboardInterrupt:
+        pass
 
 
 def share_metrics_between_workers() -> None:
@@ -169,6 +204,107 @@ def config_schema() -> None:
     from proxyapi.config.loader import config_json_schema
 
     typer.echo(json.dumps(config_json_schema(), indent=2))
+
+
+@config_app.command("migrate")
+def config_migrate(
+    check: Annotated[
+        bool, typer.Option("--check", help="List legacy files; exit 1 if any needs migrating.")
+    ] = False,
+    format_name: Annotated[
+        str | None,
+        typer.Option("--format", metavar="NAME", help="Only this: model_selections, yaml, python."),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print what would be written; change nothing.")
+    ] = False,
+    rollback: Annotated[
+        str | None,
+        typer.Option("--rollback", metavar="NAME", help="Restore NAME's .legacy original."),
+    ] = None,
+    report: Annotated[
+        bool, typer.Option("--report", help="Each format's state and the migration history.")
+    ] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Migrate seed 004's legacy formats; the originals are kept as <file>.legacy."""
+    from proxyapi.config import legacy
+    from proxyapi.config.messages import format_config_error
+    from proxyapi.errors import ConfigError
+
+    modes = (check, report, rollback is not None, bool(format_name) or dry_run)
+    if sum(modes) > 1:
+        typer.echo("❌ Use one of --check, --report, --rollback, or --format/--dry-run.", err=True)
+        raise typer.Exit(code=2)
+    for name in (format_name, rollback):
+        if name is not None and name not in legacy.FORMAT_NAMES:
+            known = ", ".join(legacy.FORMAT_NAMES)
+            typer.echo(f"❌ {name!r} is not a legacy format ({known}).", err=True)
+            raise typer.Exit(code=2)
+    try:
+        if check:
+            found = legacy.check_legacy_presence(config_file=config).values()
+            for presence in found:
+                typer.echo(legacy.describe_presence(presence, Path.cwd()))
+            raise typer.Exit(code=1 if any(p.needs_migration for p in found) else 0)
+        if report:
+            typer.echo(legacy.get_migration_report(config_file=config))
+        elif rollback is not None:
+            restored = legacy.rollback_format(rollback, config_file=config)
+            typer.echo(f"✅ {legacy.describe_rollback(restored)}")
+        else:
+            migrate_formats(format_name, dry_run=dry_run, config=config)
+    except ConfigError as error:
+        typer.echo(format_config_error(error), err=True)
+        typer.echo("Nothing was changed.", err=True)
+        raise typer.Exit(code=1) from None
+
+
+def migrate_formats(format_name: str | None, *, dry_run: bool, config: Path | None) -> None:
+    """``config migrate [--format NAME] [--dry-run]``: one format, or every legacy one found."""
+    from proxyapi.config import legacy
+
+    done = (
+        [legacy.migrate_specific_format(format_name, dry_run=dry_run, config_file=config)]
+        if format_name
+        else legacy.migrate_legacy_formats(dry_run=dry_run, config_file=config)
+    )
+    if not done:
+        typer.echo("Nothing to migrate: no legacy configuration found.")
+    for migration in done:
+        for warning in migration.warnings:
+            typer.echo(f"⚠️  {warning}", err=True)
+        typer.echo(f"{'🔍' if dry_run else '✅'} {legacy.describe_migration(migration)}")
+        if dry_run:
+            typer.echo(f"--- {migration.target}")
+            typer.echo(migration.content.decode("utf-8"))
+
+
+@config_app.command("check")
+def config_check(
+    file: Annotated[Path | None, typer.Argument(help="File to check (default: discovery).")] = None,
+    production: Annotated[
+        bool, typer.Option("--production", help="Also check production readiness (seed 004).")
+    ] = False,
+) -> None:
+    """Validate a configuration; with --production, list each finding, exit 1 on any error."""
+    loaded = load_or_exit(file)
+    if not production:
+        providers = loaded.config.providers
+        typer.echo(f"✅ Configuration is valid: {loaded.source} ({len(providers)} providers)")
+        return
+    from proxyapi.config.production import check_production, format_finding
+
+    # After load_or_exit: .env is in os.environ, as the server would see it.
+    findings = check_production(loaded.config, os.environ)
+    for finding in findings:
+        typer.echo(format_finding(finding))
+    errors = sum(finding.severity == "error" for finding in findings)
+    warnings = sum(finding.severity == "warning" for finding in findings)
+    verdict = "❌ Not ready for production" if errors else "✅ Ready for production"
+    typer.echo(f"{verdict}: {errors} error(s), {warnings} warning(s) in {loaded.source}")
+    if errors:
+        raise typer.Exit(code=1)
 
 
 @keys_app.command("generate")
