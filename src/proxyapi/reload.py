@@ -150,6 +150,19 @@ class ActiveConfig:
         }
 
 
+class _ConfigEntries:
+    """The directory entries a config change shows up as: the file itself, or the
+    ``..data`` / ``..2024_...`` entries a Kubernetes ConfigMap swaps. Writes to
+    anything else in the directory (a log file, say) wake nothing."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __call__(self, change: object, path: str) -> bool:
+        entry = Path(path).name
+        return entry == self.name or entry.startswith("..")
+
+
 class Reloader:
     """Swaps the app's Gateway for one built from the current file, on each trigger."""
 
@@ -199,10 +212,11 @@ class Reloader:
             # up (or an event the platform dropped) is still seen, a second late.
             async for _ in awatch(
                 file.parent,
+                watch_filter=_ConfigEntries(file.name),
                 debounce=DEBOUNCE_MS,
                 step=50,
                 stop_event=self._stop,
-                recursive=True,
+                recursive=False,  # logs and the disk cache often live below it
                 rust_timeout=1000,
                 yield_on_timeout=True,
             ):

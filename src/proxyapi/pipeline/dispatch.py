@@ -302,11 +302,17 @@ def outcome_of(error: UpstreamError) -> str:
 
 
 def _count_call(call: Call, candidate: Candidate, tries: int, outcome: str, started: float) -> None:
-    metrics = call.metrics
-    if metrics is None:
-        return
-    name = candidate.deployment.name
-    metrics.record_upstream(name, call.model, outcome, time.perf_counter() - started)
+    if call.metrics is not None:
+        seconds = time.perf_counter() - started
+        call.metrics.note(
+            _count_upstream, (candidate.deployment.name, call.model, outcome, tries), seconds
+        )
+
+
+def _count_upstream(metrics: Metrics, call: tuple[str, str, str, int], seconds: float) -> None:
+    """One upstream call's metrics (run by ``Metrics.apply``, in a batch)."""
+    name, model, outcome, tries = call
+    metrics.record_upstream(name, model, outcome, seconds)
     if tries:
         metrics.retries.labels(name).inc()
 

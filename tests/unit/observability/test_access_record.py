@@ -5,8 +5,11 @@ from __future__ import annotations
 import logging
 
 import pytest
+from prometheus_client import generate_latest
 
+from proxyapi.config import validate_config
 from proxyapi.observability.access import RequestRecord, close_record, fields_of
+from proxyapi.observability.logging import configure_logging
 from proxyapi.observability.metrics import Metrics
 
 
@@ -52,3 +55,29 @@ def test_a_client_gone_before_any_answer_is_a_499_and_no_line_when_access_log_is
         close_record(record, metrics, log_access=False)
     assert not caplog.records
     assert 'status_code="499"' in metrics.exposition().decode()
+
+
+def test_a_key_shaped_model_name_from_a_client_is_redacted_in_the_access_line(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    configure_logging(validate_config({"providers": [], "logging": {"format": "json"}}).logging)
+    try:
+        record = RequestRecord("POST", "/v1/chat/completions", 0.0, status=404)
+        record.model = "sk-live-0123456789abcdefghij"
+        close_record(record, None, log_access=True)
+        line = capsys.readouterr().err.strip().splitlines()[-1]
+    finally:
+        root = logging.getLogger("proxyapi")
+        for handler in list(root.handlers):
+            root.removeHandler(handler)
+            handler.close()
+        root.propagate = True
+    assert "0123456789" not in line and '"model":"***"' in line
+
+
+async def test_requests_are_counted_in_batches_and_a_scrape_sees_every_one() -> None:
+    metrics = Metrics("test")
+    for _ in range(3):
+        close_record(RequestRecord("GET", "/health", 0.0, status=200), metrics, log_access=False)
+    assert 'endpoint="/health"' not in generate_latest(metrics.registry).decode()  # noted only
+    assert 'method="GET",status_code="200"} 3.0' in metrics.exposition().decode()

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import logging.handlers
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -35,11 +35,21 @@ def logging_block(**values: object) -> object:
 def test_json_format_writes_one_object_per_line_to_the_file(tmp_path: Path) -> None:
     log_file = tmp_path / "logs" / "proxy.log"
     configure_logging(logging_block(format="json", file=str(log_file), level="info"))  # type: ignore[arg-type]
-    logging.getLogger("proxyapi.test").info("hello %s", "world")
-    assert log_file.read_text() == ""  # buffered: a write per line would cost the request
-    time.sleep(FLUSH_SECONDS * 3)  # the flusher thread writes it out
+    logging.getLogger("proxyapi.test").info("hello %s", "world")  # no event loop: at once
     record = orjson.loads(log_file.read_text().splitlines()[-1])
     assert record["message"] == "hello world" and record["level"] == "INFO"
+
+
+async def test_in_the_event_loop_lines_are_flushed_together_shortly_after(
+    tmp_path: Path,
+) -> None:
+    log_file = tmp_path / "proxy.log"
+    configure_logging(logging_block(format="json", file=str(log_file)))  # type: ignore[arg-type]
+    for n in range(3):
+        logging.getLogger("proxyapi.test").info("line %d", n)
+    assert log_file.read_text() == ""  # buffered: a write per line would cost the request
+    await asyncio.sleep(FLUSH_SECONDS * 3)
+    assert len(log_file.read_text().splitlines()) == 3
 
 
 def test_warnings_are_written_at_once(tmp_path: Path) -> None:
