@@ -85,7 +85,9 @@ def run_server(
 
     if Path(loaded.source).is_file():
         # Workers load the configuration themselves: make them load this one.
-        os.environ["PROXY_API_CONFIG_FILE"] = str(Path(loaded.source).resolve())
+        # Absolute, not resolved: a ConfigMap's config.yaml is a symlink into a
+        # directory Kubernetes replaces on update; the link is what stays.
+        os.environ["PROXY_API_CONFIG_FILE"] = str(Path(loaded.source).absolute())
     configure_from(settings)
     metrics = Metrics(settings.app.version) if settings.metrics.enabled else None
     prometheus = settings.metrics.prometheus

@@ -20,7 +20,16 @@ import httpx
 import openai
 import pytest
 import yaml
-from processes import SIM_KEY, Running, serving, sim_provider
+from processes import (
+    SIM_KEY,
+    Running,
+    base_env,
+    free_port,
+    serving,
+    sim_provider,
+    start_proxyapi,
+    stop,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -312,3 +321,36 @@ def test_with_two_workers_a_file_change_reloads_both(simulator: Running, tmp_pat
             return seen == pids
 
         wait_for(every_worker_heard_it, seconds=10)
+
+
+def configmap_update(mount: Path, version: int, data: dict[str, Any]) -> None:
+    """What the kubelet does: a new timestamped directory, ``..data`` swapped onto it."""
+    fresh = mount / f"..2026_11_25_{version:02d}"
+    fresh.mkdir()
+    (fresh / "config.yaml").write_text(yaml.safe_dump(data))
+    link = mount / "..data_tmp"
+    link.symlink_to(fresh.name)
+    os.replace(link, mount / "..data")
+    if not (mount / "config.yaml").is_symlink():
+        (mount / "config.yaml").symlink_to("..data/config.yaml")
+
+
+def test_a_kubernetes_configmap_update_reloads(simulator: Running, tmp_path: Path) -> None:
+    mount = tmp_path / "config"
+    mount.mkdir()
+    configmap_update(mount, 1, config(simulator.url, alpha(simulator.url)))
+    port = free_port()
+    gw = start_proxyapi(
+        ["serve", "--config", str(mount / "config.yaml"), "--port", str(port)],
+        base_env(SIM_KEY=SIM_KEY),
+        "/health/ready",
+        port,
+    )
+    try:
+        assert answers(gw, "only-beta") == 404
+        configmap_update(mount, 2, config(simulator.url, alpha(simulator.url), beta(simulator.url)))
+        wait_for(lambda: answers(gw, "only-beta") == 200)
+        configmap_update(mount, 3, config(simulator.url, beta(simulator.url)))
+        wait_for(lambda: answers(gw, "only-alpha") == 404)
+    finally:
+        stop(gw.process)

@@ -77,6 +77,15 @@ class Batching:
         else:
             self.later.soon()
 
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            line = self.format(record) + self.terminator  # type: ignore[attr-defined]
+            self.add_line(line, record.levelno >= logging.WARNING)
+        except RecursionError:
+            raise
+        except Exception:
+            self.handleError(record)  # type: ignore[attr-defined]
+
     def take(self) -> str:
         lines, self.pending = self.pending, []
         return "".join(lines)
@@ -93,14 +102,6 @@ class BufferedStreamHandler(Batching, logging.StreamHandler[TextIO]):
         self.pending = []
         self.line_flush = _wants_line_flush(stream)
         self.later = LoopFlush(self.flush)
-
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            self.add_line(self.format(record) + self.terminator, record.levelno >= logging.WARNING)
-        except RecursionError:
-            raise
-        except Exception:
-            self.handleError(record)
 
     def flush(self) -> None:
         if self.upstream is not None:
@@ -127,14 +128,6 @@ class BufferedRotatingFileHandler(Batching, logging.handlers.RotatingFileHandler
         self.pending = []
         self._size = path.stat().st_size if path.exists() else 0
         self.later = LoopFlush(self.flush)
-
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            self.add_line(self.format(record) + self.terminator, record.levelno >= logging.WARNING)
-        except RecursionError:
-            raise
-        except Exception:
-            self.handleError(record)
 
     def flush(self) -> None:
         if self.upstream is not None:

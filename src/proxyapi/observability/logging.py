@@ -225,6 +225,20 @@ class _Context:
         self.with_span_id = with_span_id
 
 
+def _format_once(
+    formatter: logging.Formatter,
+    record: logging.LogRecord,
+    format: Callable[[logging.LogRecord], str],
+) -> str:
+    """Every handler (stderr, the file) formats the record: do it once, keep the line."""
+    done: tuple[logging.Formatter, str] | None = record.__dict__.get(_FORMATTED)
+    if done is not None and done[0] is formatter:
+        return done[1]
+    line = format(record)
+    record.__dict__[_FORMATTED] = (formatter, line)
+    return line
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: time, level, logger, message, context, fields."""
 
@@ -234,14 +248,7 @@ class JsonFormatter(logging.Formatter):
         self._verdicts: dict[str, bool] = {}
 
     def format(self, record: logging.LogRecord) -> str:
-        # Every handler (stderr, the file, and the file's rollover check) formats the
-        # record: do it once.
-        done: tuple[JsonFormatter, str] | None = record.__dict__.get(_FORMATTED)
-        if done is not None and done[0] is self:
-            return done[1]
-        line = self._format(record)
-        record.__dict__[_FORMATTED] = (self, line)
-        return line
+        return _format_once(self, record, self._format)
 
     def _format(self, record: logging.LogRecord) -> str:
         context = self.context
@@ -325,12 +332,7 @@ class TextFormatter(logging.Formatter):
         self.context = context or _Context(Redactor(), None, True)
 
     def format(self, record: logging.LogRecord) -> str:
-        done: tuple[TextFormatter, str] | None = record.__dict__.get(_FORMATTED)
-        if done is not None and done[0] is self:
-            return done[1]
-        line = self._format(record)
-        record.__dict__[_FORMATTED] = (self, line)
-        return line
+        return _format_once(self, record, self._format)
 
     def _format(self, record: logging.LogRecord) -> str:
         context = self.context
