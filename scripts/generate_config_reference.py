@@ -358,6 +358,16 @@ configuration files and are accepted silently.
 - `proxyapi serve --config FILE --host HOST --port PORT --workers N`: load,
   validate and serve. Every option is optional (`-c` is short for `--config`);
   `--host`, `--port` and `--workers` override the configuration for this run.
+- `proxyapi config check --production [FILE]`: the production-readiness check;
+  one line per rule with its config path, exit 1 when any is an error (see the
+  README, "Production readiness check").
+- `proxyapi config migrate --check | --report | [--format NAME] [--dry-run] |
+  --rollback NAME`: seed 004's legacy formats (flat YAML, Python settings,
+  old model selections), the originals kept as `.legacy` (see the README,
+  "Legacy configuration").
+- A running gateway reloads this file when it changes, on `SIGHUP` and on
+  `POST /api/config/reload`; an invalid file is refused with the same report and
+  the running configuration stays (see the README, "Configuration reload").
 
 ## Validated but not yet in effect
 
