@@ -190,6 +190,9 @@ def test_log_lines_of_a_traced_request_carry_its_trace_and_span_ids(
     try:
         trace_id = "5bf92f3577b34da6a3ce929d0e0e4736"
         chat(url, "gpt-4o-mini", traceparent=f"00-{trace_id}-00f067aa0ba902b7-01")
+        deadline = time.monotonic() + 5  # the line is written once the answer has gone
+        while not sink.getvalue() and time.monotonic() < deadline:
+            time.sleep(0.02)
     finally:
         access.removeHandler(handler)
     (line,) = [json.loads(text) for text in sink.getvalue().splitlines()]
