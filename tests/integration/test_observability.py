@@ -239,13 +239,17 @@ def json_lines(running: Running) -> list[dict[str, Any]]:
     return lines
 
 
+def access_lines(running: Running) -> list[dict[str, Any]]:
+    return [line for line in json_lines(running) if line["logger"] == "proxyapi.access"]
+
+
 def test_every_line_of_a_request_carries_its_request_id(observed: Running) -> None:
     sdk = client(observed).with_options(default_headers={"X-Request-ID": "trace-me-42"})
     raw = sdk.chat.completions.with_raw_response.create(
         model="fallback-model", messages=[{"role": "user", "content": "hi"}]
     )
     assert raw.headers["x-request-id"] == "trace-me-42"
-    time.sleep(0.2)
+    wait_for(lambda: any(x.get("request_id") == "trace-me-42" for x in access_lines(observed)))
     mine = [line for line in json_lines(observed) if line.get("request_id") == "trace-me-42"]
     assert {line["logger"] for line in mine} >= {"proxyapi.dispatch", "proxyapi.access"}
     access = [line for line in mine if line["logger"] == "proxyapi.access"]
@@ -266,11 +270,13 @@ def test_every_line_of_a_request_carries_its_request_id(observed: Running) -> No
 
 
 def test_one_access_line_per_request(observed: Running) -> None:
+    time.sleep(0.3)  # earlier tests' lines are all out (written within 0.1 s)
     before = len([x for x in json_lines(observed) if x["logger"] == "proxyapi.access"])
     for _ in range(3):
         httpx.get(observed.url + "/health/live")
-    time.sleep(0.2)
-    after = [x for x in json_lines(observed) if x["logger"] == "proxyapi.access"]
+    wait_for(lambda: len(access_lines(observed)) >= before + 3)
+    time.sleep(0.3)  # and no more than that
+    after = access_lines(observed)
     assert len(after) == before + 3
     assert after[-1]["route"] == "/health/live" and after[-1]["status"] == 200
 
@@ -279,7 +285,7 @@ def test_secrets_and_content_never_reach_the_log(observed: Running) -> None:
     traffic(observed)
     httpx.get(observed.url + "/v1/models", headers={"Authorization": f"Bearer {WRONG_KEY}"})
     httpx.get(observed.url + "/v1/models", headers={"X-API-Key": WRONG_KEY})
-    time.sleep(0.2)
+    time.sleep(0.5)  # every line written (they are flushed within 0.1 s)
     output = observed.output()
     for secret in (CLIENT_KEY, ADMIN_KEY, WRONG_KEY, SIM_KEY, SECRET_CONTENT):
         assert secret not in output
@@ -291,8 +297,8 @@ def test_log_content_true_logs_the_messages(simulator: Running, tmp_path: Path) 
         client(running).chat.completions.create(
             model="gpt-4o-mini", messages=[{"role": "user", "content": SECRET_CONTENT}]
         )
-        time.sleep(0.2)
-        access = [x for x in json_lines(running) if x["logger"] == "proxyapi.access"]
+        wait_for(lambda: bool(access_lines(running)))
+        access = access_lines(running)
     assert access[-1]["content"]["messages"][0]["content"] == SECRET_CONTENT
     assert "Simulated reply" in access[-1]["content"]["response"]
 
@@ -305,12 +311,12 @@ def test_text_logs_in_development_json_with_log_json_format(
     (tmp_path / "json").mkdir()
     with serving(plain, tmp_path / "text", SIM_KEY=SIM_KEY) as running:
         httpx.get(running.url + "/health/live", headers={"X-Request-ID": "plain-1"})
-        time.sleep(0.2)
+        wait_for(lambda: "[plain-1]" in running.output())
         text = running.output()
     assert "[plain-1]: GET /health/live 200" in text and '"logger"' not in text
     with serving(plain, tmp_path / "json", SIM_KEY=SIM_KEY, LOG_JSON_FORMAT="true") as running:
         httpx.get(running.url + "/health/live", headers={"X-Request-ID": "json-1"})
-        time.sleep(0.2)
+        wait_for(lambda: any(x.get("request_id") == "json-1" for x in json_lines(running)))
         lines = json_lines(running)
     assert any(line.get("request_id") == "json-1" for line in lines)
 
