@@ -83,7 +83,6 @@ PENDING_KEYS: frozenset[str] = frozenset(
         "auth.oauth2",
         "http_client.retry_backoff_factor",
         "validation.enabled",
-        "validation.request.required_headers",
         "validation.response",
         "validation.content_filter",
         "memory.gc_threshold_percent",

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import httpx
 import openai
 import pytest
-from processes import SIM_KEY, Running
+from processes import SIM_KEY, Running, serving, sim_provider
 
 pytestmark = pytest.mark.integration
 
@@ -178,3 +179,18 @@ def test_every_response_carries_a_request_id(gateway: Running) -> None:
     response = post(gateway, hello(), **{"X-Request-ID": "req-abc-123"})
     assert response.headers["x-request-id"] == "req-abc-123"
     assert len(post(gateway, b"{").headers["x-request-id"]) == 24
+
+
+def test_a_missing_required_header_is_400_naming_it(simulator: Running, tmp_path: Path) -> None:
+    config = {
+        "providers": [sim_provider("primary", simulator.url, ["gpt-4o-mini"], 1)],
+        "validation": {"request": {"required_headers": ["X-Client-Name"]}},
+    }
+    with serving(config, tmp_path, SIM_KEY=SIM_KEY) as gw:
+        refused = post(gw, hello())
+        accepted = post(gw, hello(), **{"X-Client-Name": "billing-service"})
+    assert refused.status_code == 400
+    error = error_of(refused)
+    assert (error["code"], error["param"]) == ("missing_header", "X-Client-Name")
+    assert "X-Client-Name" in error["message"]
+    assert accepted.status_code == 200

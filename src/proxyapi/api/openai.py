@@ -31,7 +31,12 @@ from proxyapi.errors import MethodNotAllowed, ProxyError
 from proxyapi.gateway import Gateway
 from proxyapi.observability.access import USAGE as _USAGE, RequestRecord, record_of
 from proxyapi.pipeline import models, requests
-from proxyapi.pipeline.body import check_declared_length, check_media_type, parse_object
+from proxyapi.pipeline.body import (
+    check_declared_length,
+    check_media_type,
+    check_required_headers,
+    parse_object,
+)
 from proxyapi.pipeline.dispatch import Answer, OpenStream
 
 logger = logging.getLogger("proxyapi.api")
@@ -115,6 +120,11 @@ class PostEndpoint:
         check_media_type(
             content_type.decode("latin-1") if content_type else None, limits.allowed_content_types
         )
+        if limits.required_headers:
+            check_required_headers(
+                lambda name: header(scope, name.lower().encode("latin-1")) is not None,
+                limits.required_headers,
+            )
         length = header(scope, b"content-length")
         check_declared_length(length.decode("latin-1") if length else None, limits.max_body_size)
         body = parse_object(await read_body(receive, limits.max_body_size))

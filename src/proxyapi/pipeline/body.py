@@ -7,7 +7,7 @@ bytes, never buffered whole.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import orjson
@@ -26,6 +26,15 @@ def check_media_type(content_type: str | None, allowed: Sequence[str]) -> None:
     raise UnsupportedMediaType(
         f"Unsupported Content-Type '{media_type}': send the body as application/json."
     )
+
+
+def check_required_headers(present: Callable[[str], bool], required: Sequence[str]) -> None:
+    """400 naming the first of ``validation.request.required_headers`` the request lacks."""
+    for name in required:
+        if not present(name):
+            raise InvalidRequest(
+                f"Missing required header: {name}.", param=name, code="missing_header"
+            )
 
 
 def too_large(max_size: int) -> PayloadTooLarge:
