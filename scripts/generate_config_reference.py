@@ -54,7 +54,6 @@ SCRIPT = "scripts/generate_config_reference.py"
 PENDING: dict[str, str] = {
     "condensation": "context condensation",
     "load_testing": "`proxyapi loadtest`",
-    "templates": "prompt templates",
 }
 
 # Keys of the sections in effect that are validated but not read by the gateway yet.

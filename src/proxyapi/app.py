@@ -27,6 +27,7 @@ from proxyapi.api import (
     health,
     metrics as metrics_api,
     openai,
+    prompts,
     selections,
 )
 from proxyapi.api.asgi import GATEWAY, REQUEST_ID, request_id_of, send_error
@@ -280,6 +281,7 @@ def build_app(
         debug=False,
         routes=[
             *openai.routes,
+            *prompts.routes,
             *health.routes,
             *metrics_api.routes_for(config.metrics.prometheus.path),
             *admin.routes,

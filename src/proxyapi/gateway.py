@@ -28,6 +28,7 @@ from proxyapi.observability.monitor import Monitor
 from proxyapi.observability.tracing import SpanExporter, Tracing
 from proxyapi.pipeline.caching import ResponseCache
 from proxyapi.pipeline.guard import Guard
+from proxyapi.prompts import PromptStore
 from proxyapi.providers.base import Deployment, ProviderAdapter
 from proxyapi.providers.registry import load_adapter
 from proxyapi.ratelimit.base import Backend, Bucket
@@ -141,6 +142,8 @@ class Gateway:
             model: dict(params) for model, params in config.model_overrides.items()
         }
         self.configured_models = frozenset(m for p in config.providers for m in p.models)
+        # Prompt templates (POST /v1/prompts/{name}/completions); None when disabled.
+        self.prompts = PromptStore(config.templates) if config.templates.enabled else None
         # Each provider's default model ("model": "openai"), re-read when the file changes.
         self.selections = ModelSelections(Path(config.app.model_selections_file))
         # Shared state across processes when redis.enabled (or REDIS_URL); memory otherwise.
