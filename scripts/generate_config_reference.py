@@ -82,8 +82,6 @@ PENDING_KEYS: frozenset[str] = frozenset(
         "auth.oauth2",
         "http_client.retry_backoff_factor",
         "validation.enabled",
-        "validation.response",
-        "validation.content_filter",
         "memory.gc_threshold_percent",
         "memory.cache_cleanup_interval",
         "memory.gc_tuning",

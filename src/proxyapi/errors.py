@@ -5,6 +5,7 @@ ProxyError                         status, type, code; rendered once as OpenAI J
   ConfigError                      a configuration that cannot be used (path: reason lines)
   ClientError
     InvalidRequest          400
+      ContentBlocked        400  content_filter (a validation.content_filter block rule)
     AuthenticationFailed    401
     PermissionDenied        403
     ModelNotFound           404
@@ -22,6 +23,8 @@ ProxyError                         status, type, code; rendered once as OpenAI J
       ProviderOverLimit      429  (our own limit on that provider; skipped)
     UpstreamStatusError      the upstream's own status (Retry-After on 503 / 529)
     ContextLengthExceeded    400  context_length_exceeded
+    InvalidUpstreamResponse  502  (not OpenAI-shaped; retryable)
+    UpstreamResponseTooLarge 502  (over validation.response.max_response_size)
   NoProviderAvailable       503  (nothing could be tried)
   AllProvidersFailed        502  (everything tried failed)
 ```
@@ -94,6 +97,12 @@ class ClientError(ProxyError):
 class InvalidRequest(ClientError):
     status = 400
     code = "invalid_request"
+
+
+class ContentBlocked(InvalidRequest):
+    """A ``block`` rule of ``validation.content_filter`` matched the request."""
+
+    code = "content_filter"
 
 
 class AuthenticationFailed(ClientError):
@@ -296,6 +305,22 @@ class ContextLengthExceeded(UpstreamError):
     status = 400
     type = "invalid_request_error"
     code = "context_length_exceeded"
+    is_retryable = False
+
+
+class InvalidUpstreamResponse(UpstreamError):
+    """The provider answered 200 with a body that is not the OpenAI shape."""
+
+    code = "invalid_upstream_response"
+
+
+class UpstreamResponseTooLarge(UpstreamError):
+    """The answer is over ``validation.response.max_response_size``.
+
+    Not retried: the same prompt would likely be as long anywhere.
+    """
+
+    code = "response_too_large"
     is_retryable = False
 
 

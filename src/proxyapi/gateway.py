@@ -27,7 +27,9 @@ from proxyapi.observability.metrics import Metrics
 from proxyapi.observability.monitor import Monitor
 from proxyapi.observability.tracing import SpanExporter, Tracing
 from proxyapi.pipeline.caching import ResponseCache
+from proxyapi.pipeline.content_filter import ContentFilter
 from proxyapi.pipeline.guard import Guard
+from proxyapi.pipeline.response_checks import ResponseChecks
 from proxyapi.prompts import PromptStore
 from proxyapi.providers.base import Deployment, ProviderAdapter
 from proxyapi.providers.registry import load_adapter
@@ -193,6 +195,12 @@ class Gateway:
             )
             if config.caching.enabled
             else None
+        )
+        # validation.response and validation.content_filter; None when off.
+        checking = config.validation.enabled
+        self.response_checks = ResponseChecks(config.validation.response) if checking else None
+        self.content_filter = (
+            ContentFilter.build(config.validation.content_filter, metrics) if checking else None
         )
         self.quotas = provider_buckets(config)
         for provider in sorted(config.providers, key=lambda p: p.priority):

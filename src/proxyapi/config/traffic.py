@@ -125,10 +125,26 @@ class ResponseValidation(Section):
     max_response_size: ByteSize = 50 * 1024**2
 
 
+Direction = Literal["request", "response"]
+DIRECTIONS: tuple[Direction, ...] = ("request", "response")
+
+
 class ContentFilterRule(Section):
+    """One rule: keywords match whole words, case-insensitively; patterns as written."""
+
     type: Literal["keyword", "regex"]
     keywords: list[str] = Field(default_factory=list)
     patterns: list[str] = Field(default_factory=list)
+    action: Literal["block", "redact", "flag"] = "block"
+    """Not in the seed. block: a request gets 400 `content_filter`, an answer ends with
+    `finish_reason: content_filter`; redact: the match is replaced by `mask`; flag:
+    passed, logged by rule name (never the matched text) and counted."""
+    name: str | None = None
+    """Not in the seed. The rule in logs and metrics; `rule-<index>` when unset."""
+    mask: str = "***"
+    """Not in the seed. What a `redact` rule puts in place of a match."""
+    applies_to: list[Direction] = Field(default_factory=lambda: list(DIRECTIONS))
+    """Not in the seed. Screen requests (every role's text, tool arguments), answers, or both."""
 
     @field_validator("patterns")
     @classmethod
@@ -150,6 +166,10 @@ class ContentFilter(Section):
     # block ordinary prompts if they were defaults.
     enabled: bool = False
     rules: list[ContentFilterRule] = Field(default_factory=list)
+    max_hold_back: Positive = 256
+    """Not in the seed. On streams, the most characters held back so that a match split
+    across chunks is still caught: the longest match the rules allow, capped here
+    (patterns with `*` or `+` are unbounded)."""
 
 
 class ValidationConfig(Section):

@@ -116,6 +116,12 @@ class Metrics:
             ["provider", "model"],
             registry=r,
         )
+        self.content_filter = Counter(
+            "proxy_api_content_filter_total",
+            "Content filter matches, by rule, action (block, redact, flag) and direction.",
+            ["rule", "action", "direction"],
+            registry=r,
+        )
         self.rate_limited = Counter(
             "proxy_api_rate_limit_rejections_total",
             "Requests refused by a rate limit or an address list, by scope.",

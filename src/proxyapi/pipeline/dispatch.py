@@ -39,6 +39,7 @@ from proxyapi.observability.metrics import (
     Metrics,
 )
 from proxyapi.observability.tracing import AttributeValue, Tracing
+from proxyapi.pipeline.response_checks import ResponseChecks
 from proxyapi.providers.base import JSONObject, StreamTranslator, UpstreamRequest
 from proxyapi.ratelimit.limiter import BackendUnavailable, RateLimiter
 from proxyapi.resilience.chaos import ChaosMonkey
@@ -140,6 +141,7 @@ class Call:
     limiter: RateLimiter | None = None
     metrics: Metrics | None = None
     tracing: Tracing | None = None
+    checks: ResponseChecks | None = None  # validation.response, for streams
     attempts: int = 0
 
 
@@ -394,7 +396,7 @@ async def open_stream(
 ) -> OpenStream:
     async def attempt(candidate: Candidate, seconds: float) -> OpenStream:
         return await _attempt_stream(
-            candidate, _traced(build(candidate), call), request_body, seconds
+            candidate, _traced(build(candidate), call), request_body, seconds, call.checks
         )
 
     stream = await _first_success(candidates, attempt, call)
@@ -412,7 +414,11 @@ def _traced(request: UpstreamRequest, call: Call) -> UpstreamRequest:
 
 
 async def _attempt_stream(
-    candidate: Candidate, request: UpstreamRequest, request_body: JSONObject, seconds: float
+    candidate: Candidate,
+    request: UpstreamRequest,
+    request_body: JSONObject,
+    seconds: float,
+    checks: ResponseChecks | None = None,
 ) -> OpenStream:
     response = await candidate.client.open(request, seconds=seconds, stream=True)
     if response.status >= 300:
@@ -425,8 +431,15 @@ async def _attempt_stream(
     except BaseException:
         response.abort()
         raise
-    rest = _pump(response, chunks, decoder, translator)
-    return OpenStream(first, rest, candidate.deployment.name)
+    name = candidate.deployment.name
+    if checks is not None:
+        try:
+            first = checks.first(first, name)
+        except BaseException:
+            response.abort()
+            raise
+    rest = _pump(response, chunks, decoder, translator, checks, len(first), name)
+    return OpenStream(first, rest, name)
 
 
 async def _first_output(
@@ -455,8 +468,15 @@ async def _pump(
     chunks: AsyncIterator[bytes],
     decoder: SSEDecoder,
     translator: StreamTranslator,
+    checks: ResponseChecks | None = None,
+    size: int = 0,
+    provider: str = "",
 ) -> AsyncIterator[bytes]:
-    """The rest of a committed stream; a failure now ends it with an error event."""
+    """The rest of a committed stream; a failure now ends it with an error event.
+
+    ``validation.response`` (size limit, sanitizing) is applied here, in the loop
+    that already exists, rather than by one more generator around it.
+    """
     finished = False
     try:
         async for chunk in chunks:
@@ -464,7 +484,11 @@ async def _pump(
             for event in decoder.feed(chunk):
                 out.extend(translator.feed(event))
             if out:
-                yield b"".join(out)
+                data = b"".join(out)
+                if checks is not None:
+                    size += len(data)
+                    data = checks.chunk(data, size, provider)
+                yield data
         finished = True
         tail = _flush(decoder, translator)
         if tail:

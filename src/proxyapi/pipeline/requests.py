@@ -83,7 +83,14 @@ def call_of(gateway: Gateway, model: str, path: str) -> Call:
     """The request's upstream context; its deadline bounds every attempt, retry and fallback."""
     deadline = time.monotonic() + gateway.config.server.client_timeout
     return Call(
-        model, deadline, path, gateway.chaos, gateway.limiter, gateway.metrics, gateway.tracing
+        model,
+        deadline,
+        path,
+        gateway.chaos,
+        gateway.limiter,
+        gateway.metrics,
+        gateway.tracing,
+        gateway.response_checks,
     )
 
 
@@ -123,29 +130,57 @@ def ticket_of(
     return gateway.responses.ticket(scope, candidates[0].deployment.name, endpoint, body)
 
 
+def screen_request(gateway: Gateway, body: dict[str, Any]) -> None:
+    """``validation.content_filter`` on the messages: redact, flag, or 400 ``content_filter``."""
+    if gateway.content_filter is not None:
+        gateway.content_filter.screen_request(body)
+
+
+def checked_chat(gateway: Gateway, candidate: Candidate, answer: bytes) -> bytes:
+    """``validation.response`` on one attempt's answer; a failure is the provider's."""
+    if gateway.response_checks is None:
+        return answer
+    return gateway.response_checks.chat(answer, candidate.deployment.name)
+
+
+def screened_stream(gateway: Gateway, stream: OpenStream) -> OpenStream:
+    """The response rules of ``validation.content_filter`` on a stream, cached or not."""
+    if gateway.content_filter is not None:
+        stream.first, stream.rest = gateway.content_filter.screen_stream(stream.first, stream.rest)
+    return stream
+
+
 async def complete_chat(gateway: Gateway, body: dict[str, Any], scope: Scope) -> Answer:
     model, candidates = resolve(gateway, body, scope, validate_chat(body))
+    screen_request(gateway, body)
     ticket = ticket_of(gateway, scope, candidates, "chat", body)
-    return await _answer(
+    answer = await _answer(
         gateway,
         ticket,
         lambda: call_json(
             candidates,
             lambda c: c.adapter.build_chat(body, c.deployment),
-            lambda c, status, raw: c.adapter.parse_chat(status, raw, body),
+            lambda c, status, raw: checked_chat(
+                gateway, c, c.adapter.parse_chat(status, raw, body)
+            ),
             call_of(gateway, model, CHAT_PATH),
         ),
     )
+    if gateway.content_filter is not None:
+        answer.body = gateway.content_filter.screen_answer(answer.body)
+    return answer
 
 
 async def stream_chat(gateway: Gateway, body: dict[str, Any], scope: Scope) -> OpenStream:
     model, candidates = resolve(gateway, body, scope, validate_chat(body))
+    screen_request(gateway, body)
     ticket = ticket_of(gateway, scope, candidates, "chat-stream", body)
     if ticket is not None and gateway.responses is not None:
         found = await lookup(gateway, ticket)
         if found is not None:
             note_first_token(scope)
-            return OpenStream(found, NothingMore(), FROM_CACHE, attempts=0, cache="HIT")
+            hit = OpenStream(found, NothingMore(), FROM_CACHE, attempts=0, cache="HIT")
+            return screened_stream(gateway, hit)
     stream = await open_stream(
         candidates,
         lambda c: c.adapter.build_chat(body, c.deployment),
@@ -156,7 +191,7 @@ async def stream_chat(gateway: Gateway, body: dict[str, Any], scope: Scope) -> O
     if ticket is not None and gateway.responses is not None:
         stream.rest = gateway.responses.store_stream(ticket, stream.first, stream.rest)
         stream.cache = ticket.status
-    return stream
+    return screened_stream(gateway, stream)
 
 
 async def create_embeddings(gateway: Gateway, body: dict[str, Any], scope: Scope) -> Answer:
@@ -168,10 +203,18 @@ async def create_embeddings(gateway: Gateway, body: dict[str, Any], scope: Scope
         lambda: call_json(
             candidates,
             lambda c: c.adapter.build_embeddings(body, c.deployment),
-            lambda c, status, raw: c.adapter.parse_embeddings(status, raw, body),
+            lambda c, status, raw: checked_embeddings(
+                gateway, c, c.adapter.parse_embeddings(status, raw, body)
+            ),
             call_of(gateway, model, EMBEDDINGS_PATH),
         ),
     )
+
+
+def checked_embeddings(gateway: Gateway, candidate: Candidate, answer: bytes) -> bytes:
+    if gateway.response_checks is None:
+        return answer
+    return gateway.response_checks.embeddings(answer, candidate.deployment.name)
 
 
 async def _answer(
