@@ -210,12 +210,8 @@ class Metrics:
             multiprocess_mode="livemax",
         )
         self.info.labels(version).set(1)
-        self._requests: dict[tuple[str, str, int], Counter] = {}
-        self._durations: dict[tuple[str, str], Histogram] = {}
-        self._upstream: dict[tuple[str, str, str], Counter] = {}
-        self._latencies: dict[tuple[str, str], Histogram] = {}
-        self._first_tokens: dict[tuple[str, str], Histogram] = {}
-        self._tokens: dict[tuple[str, str, str], Counter] = {}
+        # Labelled children by (metric, *labels): prometheus-client's labels() takes a lock.
+        self._children: dict[tuple[object, ...], Any] = {}
         # Requests being answered now: the app's door counts them (see app.GatewayApp).
         self.in_flight_now: Callable[[], int] = lambda: 0
         # Finished requests waiting to be counted: see ``note``.
@@ -264,30 +260,12 @@ class Metrics:
 
     # -- the request path ------------------------------------------------------------
 
-    def record_request(self, method: str, endpoint: str, status: int, seconds: float) -> None:
-        key = (method, endpoint, status)
-        counter = self._requests.get(key)
-        if counter is None:
-            counter = self._requests[key] = self.requests.labels(method, endpoint, str(status))
-        self._add(counter)
-        pair = (method, endpoint)
-        histogram = self._durations.get(pair)
-        if histogram is None:
-            histogram = self._durations[pair] = self.request_duration.labels(method, endpoint)
-        histogram.observe(seconds)
-
-    def record_upstream(self, provider: str, model: str, status: str, seconds: float) -> None:
-        """One upstream call and how it ended (``SUCCESS``, ``ERROR``, ``TIMEOUT``...)."""
-        key = (provider, model, status)
-        counter = self._upstream.get(key)
-        if counter is None:
-            counter = self._upstream[key] = self.provider_requests.labels(provider, model, status)
-        self._add(counter)
-        pair = (provider, model)
-        histogram = self._latencies.get(pair)
-        if histogram is None:
-            histogram = self._latencies[pair] = self.provider_latency.labels(provider, model)
-        histogram.observe(seconds)
+    def _child(self, metric: Any, *labels: str) -> Any:
+        key = (metric, *labels)
+        found = self._children.get(key)
+        if found is None:
+            found = self._children[key] = metric.labels(*labels)
+        return found
 
     def _add(self, counter: Counter, amount: float = 1.0) -> None:
         tally = self._tally
@@ -296,48 +274,48 @@ class Metrics:
         else:
             tally[counter] = tally.get(counter, 0.0) + amount
 
+    def record_request(self, method: str, endpoint: str, status: int, seconds: float) -> None:
+        self._add(self._child(self.requests, method, endpoint, str(status)))
+        self._child(self.request_duration, method, endpoint).observe(seconds)
+
+    def record_upstream(self, provider: str, model: str, status: str, seconds: float) -> None:
+        """One upstream call and how it ended (``SUCCESS``, ``ERROR``, ``TIMEOUT``...)."""
+        self._add(self._child(self.provider_requests, provider, model, status))
+        self._child(self.provider_latency, provider, model).observe(seconds)
+
     def record_first_token(self, provider: str, model: str, seconds: float) -> None:
-        pair = (provider, model)
-        histogram = self._first_tokens.get(pair)
-        if histogram is None:
-            histogram = self._first_tokens[pair] = self.first_token.labels(provider, model)
-        histogram.observe(seconds)
+        self._child(self.first_token, provider, model).observe(seconds)
 
     def record_tokens(self, provider: str, model: str, prompt: int, completion: int) -> None:
         for kind, count in (("prompt", prompt), ("completion", completion)):
-            if count <= 0:
-                continue
-            key = (provider, model, kind)
-            counter = self._tokens.get(key)
-            if counter is None:
-                counter = self._tokens[key] = self.tokens.labels(provider, model, kind)
-            self._add(counter, count)
+            if count > 0:
+                self._add(self._child(self.tokens, provider, model, kind), count)
 
     def record_cache(self, cache_type: str, hit: bool) -> None:
-        (self.cache_hits if hit else self.cache_misses).labels(cache_type).inc()
+        self._add(self._child(self.cache_hits if hit else self.cache_misses, cache_type))
 
     def record_breaker(self, provider: str, state: str) -> None:
         self.breaker_state.labels(provider).set(BREAKER_STATES.get(state, 0))
 
     # -- exposition --------------------------------------------------------------------
 
+    def scraped(self) -> CollectorRegistry:
+        """What a scrape reads: this process's registry, or every worker's files."""
+        if self.shared_dir is None:
+            return self.registry
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry, path=self.shared_dir)  # type: ignore[no-untyped-call]
+        return registry
+
     def collect(self) -> Iterable[Metric]:
         """Every metric family, added up over all workers in multiprocess mode."""
         self.apply()
-        if self.shared_dir is None:
-            return self.registry.collect()
-        registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry, path=self.shared_dir)  # type: ignore[no-untyped-call]
-        return registry.collect()
+        return self.scraped().collect()
 
     def exposition(self) -> bytes:
         """The Prometheus text format of ``collect()``."""
         self.apply()
-        if self.shared_dir is None:
-            return generate_latest(self.registry)
-        registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry, path=self.shared_dir)  # type: ignore[no-untyped-call]
-        return generate_latest(registry)
+        return generate_latest(self.scraped())
 
     def close(self) -> None:
         """This worker is stopping: count what is waiting, drop its share of the live gauges."""
@@ -371,6 +349,4 @@ def serve_metrics(metrics: Metrics, port: int, host: str) -> None:
         registry.register(_Applied(metrics))
         start_http_server(port, addr=host, registry=registry)
         return
-    registry = CollectorRegistry()
-    multiprocess.MultiProcessCollector(registry, path=metrics.shared_dir)  # type: ignore[no-untyped-call]
-    start_http_server(port, addr=host, registry=registry)
+    start_http_server(port, addr=host, registry=metrics.scraped())
